@@ -1,0 +1,205 @@
+"""Every run parameter in one place.
+
+The field names here are the notebook parameters, the CLI flags and the keys of
+``outputs/<run_name>/config.json``: ``-p epochs 50`` in papermill, ``--epochs 50`` on the
+command line and ``RunConfig(epochs=50)`` in Python mean the same thing.
+
+Example:
+    >>> cfg = RunConfig(epochs=2, backbone="tiny")
+    >>> RunConfig.from_dict(cfg.to_dict()) == cfg
+    True
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MODEL_TYPES = ("multitask", "action_only")
+BACKBONES = ("", "auto", "videomae", "vit2d", "tiny")
+VISUAL_MODES = ("clip", "tokens", "sliding")
+MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
+CHECKPOINTS = ("best", "last")
+
+
+@dataclass
+class RunConfig:
+    # --- data -------------------------------------------------------------------------------
+    data_root: str = ""  # folder holding Videos/ Annotations/ [Poses/] [splits.csv]; "" = demo data
+    annotations: str = ""  # seed flag: the Annotations folder (default <data_root>/Annotations)
+    videos: str = ""  # seed flag: the Videos folder (default <data_root>/Videos)
+    poses: str = ""  # keypoint folder of <stem>.npy (default <data_root>/Poses when present)
+    splits: str = ""  # CSV video,split (default <data_root>/splits.csv when present)
+    val_fraction: float = 0.2  # seeded split by video when there is no splits file
+    test_fraction: float = 0.0  # likewise, for a held-out test split
+    # --- model ------------------------------------------------------------------------------
+    model_type: str = "multitask"  # multitask (one head per label column) | action_only
+    backbone: str = ""  # auto | videomae | vit2d | tiny; "" = auto on your data, tiny on the demo
+    backbone_path: str = ""  # a checkpoint folder on disk (save_pretrained layout)
+    model_id: str = "MCG-NJU/videomae-base-finetuned-kinetics"  # Hugging Face id of the 3D backbone
+    visual_mode: str = "tokens"  # clip (the seed) | tokens | sliding
+    use_pose: bool = True  # pose-graph branch, used when keypoints exist
+    freeze_backbone: bool = True  # frozen backbone: features are cached after the first epoch
+    num_frames: int = 16  # frames per clip the backbone sees
+    img_size: int = 224  # backbone input resolution
+    pose_dim: int = 64  # width of the pose-graph features
+    tcn_channels: int = 64  # width of the temporal conv net
+    tcn_layers: int = 8  # dilated layers per stage (dilation 1, 2, 4, ...)
+    tcn_stages: int = 2  # MS-TCN stages; later stages refine the earlier ones
+    dropout: float = 0.3  # dropout on the fused per-frame features
+    # --- windows ----------------------------------------------------------------------------
+    train_T: int = 180  # frames per training window
+    val_T: int = 240  # frames per evaluation window
+    window_stride: int = 0  # stride between training windows; 0 = train_T // 2
+    # --- optimisation -----------------------------------------------------------------------
+    epochs: int = 10  # passes over the training windows
+    batch_size: int = 2  # windows per step (per process)
+    lr: float = 1e-3  # peak AdamW learning rate
+    weight_decay: float = 0.01  # AdamW weight decay
+    warmup_steps: int = 20  # linear warm-up, then cosine decay to 0
+    grad_accum: int = 1  # gradient accumulation steps
+    grad_clip: float = 1.0  # max gradient norm; 0 = off
+    mixed_precision: str = "auto"  # auto (bf16 on a GPU that has it, else fp16; none on CPU) | no | bf16 | fp16
+    smooth_weight: float = 0.15  # MS-TCN smoothing loss weight (lambda)
+    smooth_tau: float = 4.0  # MS-TCN smoothing truncation (tau)
+    class_weights: bool = False  # weight the cross-entropy by inverse class frequency
+    task_weights: dict = field(default_factory=dict)  # {task: weight} for the multi-task sum; missing = 1
+    feature_cache: bool = True  # cache frozen-backbone features (memory and <output_dir>/.feature_cache)
+    num_workers: int = 0  # DataLoader worker processes
+    seed: int = 0  # seeds the split, the windows, the weights and the shuffling
+    # --- outputs ----------------------------------------------------------------------------
+    output_dir: str = "outputs"  # runs land in <output_dir>/<run_name>/
+    run_name: str = ""  # "" = a timestamped name
+    resume: bool = False  # continue the run in <output_dir>/<run_name> from last.pt
+
+    def __post_init__(self) -> None:
+        _check_types(self)
+        _check_choice("model_type", self.model_type, MODEL_TYPES)
+        _check_choice("backbone", self.backbone, BACKBONES)
+        _check_choice("visual_mode", self.visual_mode, VISUAL_MODES)
+        _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        for name in ("num_frames", "img_size", "train_T", "val_T", "epochs", "batch_size",
+                     "grad_accum", "tcn_channels", "tcn_layers", "tcn_stages", "pose_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RunConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("val_fraction", "test_fraction", "dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"RunConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError("RunConfig.val_fraction + test_fraction must be < 1 (nothing left to train on)")
+        if self.window_stride < 0 or self.num_workers < 0 or self.warmup_steps < 0:
+            raise ValueError("RunConfig.window_stride, num_workers and warmup_steps must be >= 0")
+        if self.lr <= 0:
+            raise ValueError(f"RunConfig.lr must be > 0, got {self.lr}")
+
+    # --- (de)serialisation ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        """Builds a config from a dict, rejecting keys that are not fields."""
+        if not isinstance(d, dict):
+            raise TypeError(f"RunConfig.from_dict expects a dict, got {type(d).__name__}")
+        unknown = sorted(set(d) - set(field_names()))
+        if unknown:
+            raise ValueError(
+                f"unknown RunConfig field(s): {', '.join(unknown)}. "
+                f"Valid fields: {', '.join(field_names())}")
+        return cls(**d)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e}); fix or delete the file") from None
+        try:
+            return cls.from_dict(d)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from None
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    # --- derived values -------------------------------------------------------------------------
+    @property
+    def uses_demo_data(self) -> bool:
+        return not (self.data_root or self.annotations or self.videos)
+
+    @property
+    def resolved_backbone(self) -> str:
+        """The backbone name actually loaded: "" means tiny on the demo data, auto otherwise."""
+        if self.backbone:
+            return self.backbone
+        return "tiny" if self.uses_demo_data else "auto"
+
+    @property
+    def train_stride(self) -> int:
+        return self.window_stride or max(1, self.train_T // 2)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(RunConfig)]
+
+
+def field_types() -> dict[str, type]:
+    hints = typing.get_type_hints(RunConfig)
+    return {f.name: hints[f.name] for f in dataclasses.fields(RunConfig)}
+
+
+def field_help() -> dict[str, str]:
+    """The comment after each field, used for ``--help`` and checked against the README."""
+    import inspect
+    import re
+
+    helps = {}
+    for line in inspect.getsource(RunConfig).splitlines():
+        m = re.match(r"\s+(\w+): [\w\[\], |]+ = .*?#\s*(.+)$", line)
+        if m:
+            helps[m.group(1)] = m.group(2).strip()
+    return helps
+
+
+def _check_types(cfg: RunConfig) -> None:
+    for name, typ in field_types().items():
+        value = getattr(cfg, name)
+        ok = (isinstance(value, bool) if typ is bool
+              else isinstance(value, (int, float)) and not isinstance(value, bool) if typ is float
+              else isinstance(value, int) and not isinstance(value, bool) if typ is int
+              else isinstance(value, typ))
+        if not ok:
+            raise TypeError(
+                f"RunConfig.{name} must be {typ.__name__}, got {type(value).__name__} {value!r}")
+        if typ is float:
+            object.__setattr__(cfg, name, float(value))
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        shown = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"RunConfig.{name}={value!r} is not one of {shown}")
+
+
+def project_root() -> Path:
+    """The checkout holding ``kit/`` when the kit runs from one (``pip install -e .``), else the cwd.
+
+    Relative paths in a config (``output_dir="outputs"``) are resolved against it, so a notebook
+    run from ``notebooks/`` and a CLI run from the root write to the same ``outputs/``.
+    """
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").is_file() and (here / "kit").is_dir():
+        return here
+    return Path.cwd()
+
+
+def resolve_path(path: str | Path) -> Path:
+    """``path`` itself when absolute (or ``~``), else relative to :func:`project_root`."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else project_root() / p
