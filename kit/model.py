@@ -22,15 +22,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from kit.config import RunConfig
+from kit.data import COCO17_EDGES  # noqa: F401  (re-exported: the default skeleton)
 
 IGNORE_INDEX = -100  # same value as kit.data.IGNORE_INDEX and torch's cross-entropy default
 
-# COCO-17 keypoints: 0 nose, 1-2 eyes, 3-4 ears, 5-6 shoulders, 7-8 elbows, 9-10 wrists,
-# 11-12 hips, 13-14 knees, 15-16 ankles (left first). The official COCO skeleton, 0-based.
-COCO17_EDGES: tuple[tuple[int, int], ...] = (
-    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
-    (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
-)
 NODE_FEATURES = 5  # per joint: normalised x, y; velocity dx, dy; valid flag
 
 

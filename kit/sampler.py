@@ -57,6 +57,8 @@ def window_mask(start: int, T: int, length: int) -> torch.Tensor:
 def grid_starts(length: int, T: int, stride: int) -> list[int]:
     """Starts ``0, stride, 2*stride, ...`` plus one window ending on the last frame.
 
+    ``stride`` is capped at ``T``: windows never leave frames out.
+
     Every frame of a ``length``-frame video falls in at least one window. A video shorter than
     ``T`` gets a single window at 0 (padded).
     """
@@ -64,7 +66,7 @@ def grid_starts(length: int, T: int, stride: int) -> list[int]:
         raise ValueError(f"window length and stride must be >= 1, got T={T}, stride={stride}")
     if length <= T:
         return [0]
-    starts = list(range(0, length - T + 1, stride))
+    starts = list(range(0, length - T + 1, min(stride, T)))  # a stride above T would leave gaps
     if starts[-1] != length - T:
         starts.append(length - T)
     return starts

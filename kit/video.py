@@ -1,0 +1,220 @@
+"""Frame-exact video decoding with OpenCV that reads only the frames asked for.
+
+``read_frames(path, indices, size)`` seeks once to the first requested frame, then walks forward
+with ``grab()`` and converts (``retrieve()``, resize, BGR -> RGB) only the requested frames. A
+codec cannot skip frames between keyframes, so every frame from the seek point to the last
+requested one is still decoded by FFmpeg (``frames_grabbed``); what the 3D path saves is the
+conversion and resizing of the frames it does not use (``frames_decoded``), and whole stretches
+of the file before the first requested frame (the seek). The seek itself decodes from the
+keyframe before the target up to it inside FFmpeg; OpenCV does not expose that count, so
+``frames_grabbed`` leaves it out (it is at most one keyframe interval per read).
+
+Seeking is checked once per file (:func:`seek_is_exact`): a seek that lands on the wrong frame
+(some AVI/MPEG-4 part 2 files, broken timestamps) switches that file to decoding from frame 0,
+which is always exact. The frame count is the header's when the last frame it promises decodes
+and nothing follows it, else a sequential count; metadata is cached in memory per
+``path|size|mtime`` so a replaced file is probed again.
+
+Legend: ``S`` frames requested, ``H = W = size``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+# Counters of this process (DataLoader workers keep their own): reset, read, compare.
+DECODE_STATS = dict(
+    frames_grabbed=0,  # frames the codec decoded for read_frames: seek point .. last requested
+    frames_decoded=0,  # distinct requested frames retrieved, resized and colour-converted
+    frames_returned=0,  # frames returned, duplicates included (= sum of len(indices))
+    seeks=0,  # CAP_PROP_POS_FRAMES seeks (0 when the read starts at frame 0)
+    probe_frames=0,  # frames decoded once per file by probe_video / seek_is_exact
+)
+_META: dict[str, "VideoMeta"] = {}
+_SEEK_EXACT: dict[str, bool] = {}
+SEEK_CHECK_FRAME = 90  # probe a seek this deep (or mid-video): past the first keyframe group of many encoders
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file, the line or column, and the fix.
+
+    ``problems`` holds the same as dicts (file, row, column, problem, fix).
+    """
+
+    def __init__(self, message: str, problems: list[dict] | None = None):
+        super().__init__(message)
+        self.problems = problems or []
+
+    @classmethod
+    def of(cls, problems: list[dict]) -> "DataError":
+        lines = []
+        for p in problems:
+            where = ", ".join([str(p["file"])] + [f"line {p['row']}"] * (p["row"] is not None)
+                              + [f"column {p['column']!r}"] * (p["column"] is not None))
+            lines.append(f"- {where}: {p['problem']}. Fix: {p['fix']}.")
+        head = f"{len(problems)} problem(s) in the data:\n" if len(problems) > 1 else ""
+        return cls(head + "\n".join(lines), problems)
+
+
+def problem(file, problem: str, fix: str, row: int | None = None, column: str | None = None) -> dict:
+    """One row of a validation report; ``row`` is a 1-based line number in ``file``."""
+    return dict(file=str(file), row=None if row is None else int(row), column=column, problem=problem, fix=fix)
+
+
+@dataclass(frozen=True)
+class VideoMeta:
+    num_frames: int  # frames that decode (the header's count when it checks out)
+    fps: float
+    width: int
+    height: int
+    header_frames: int  # CAP_PROP_FRAME_COUNT as the container states it (may be an estimate)
+
+
+def reset_decode_stats() -> None:
+    for k in DECODE_STATS:
+        DECODE_STATS[k] = 0
+
+
+def video_key(path: str | Path) -> str:
+    """``resolved path|size|mtime_ns``: changes whenever the file is replaced or edited."""
+    p = Path(path).resolve()
+    st = os.stat(p)
+    return f"{p}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def _open(path: Path) -> cv2.VideoCapture:
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise DataError.of([problem(path, "OpenCV/FFmpeg cannot open it as a video (not a video, or "
+                                    "damaged: an MP4 cut short loses its index)", "re-export or re-encode "
+                                    "it (e.g. ffmpeg -i in -c:v libx264 out.mp4), or remove it and its CSV")])
+    return cap
+
+
+def probe_video(path: str | Path) -> VideoMeta:
+    """Frame count, fps and size of a video; raises :class:`DataError` if it cannot be decoded."""
+    path = Path(path)
+    try:
+        key = video_key(path)
+    except OSError:
+        raise DataError.of([problem(path, "file not found", "check the path")]) from None
+    if key in _META:
+        return _META[key]
+    if path.stat().st_size == 0:
+        raise DataError.of([problem(path, "empty file (0 bytes)", "copy the video again; the transfer "
+                                    "or export did not finish")])
+    cap = _open(path)
+    try:
+        header = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) or 0.0
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        # Cheap check of the header: its last frame decodes and nothing follows.
+        exact = header > 0 and cap.set(cv2.CAP_PROP_POS_FRAMES, header - 1) and cap.grab() and not cap.grab()
+    finally:
+        cap.release()
+    n = header if exact else _count_frames(path)
+    if n == 0:
+        raise DataError.of([problem(path, "no frame decodes (damaged or truncated)", "re-export or "
+                                    "re-encode the video, or remove it and its CSV")])
+    meta = VideoMeta(n, fps, w, h, max(header, 0))
+    _META[key] = meta
+    return meta
+
+
+def _count_frames(path: Path) -> int:
+    cap = _open(path)
+    n = 0
+    while cap.grab():
+        n += 1
+    cap.release()
+    DECODE_STATS["probe_frames"] += n
+    return n
+
+
+def seek_is_exact(path: str | Path) -> bool:
+    """Whether seeking lands on the frame sequential decoding gives (checked once per file).
+
+    Compares frames ``k`` and ``k + 1`` (``k = min(SEEK_CHECK_FRAME, L // 2)``) after a seek with
+    the same frames decoded from the start. One spot, so a heuristic: it catches containers whose
+    seeks are systematically off, not a file damaged at one place.
+    """
+    key = video_key(path)
+    if key not in _SEEK_EXACT:
+        n = probe_video(path).num_frames
+        k = min(SEEK_CHECK_FRAME, n // 2)
+        if k < 1:
+            _SEEK_EXACT[key] = True  # too short to need a seek
+        else:
+            cap = _open(Path(path))
+            for _ in range(k):
+                cap.grab()
+            ref = [cap.read()[1] for _ in range(2)]
+            cap.release()
+            cap = _open(Path(path))
+            cap.set(cv2.CAP_PROP_POS_FRAMES, k)
+            got = [cap.read()[1] for _ in range(2)]
+            cap.release()
+            DECODE_STATS["probe_frames"] += k + 4
+            _SEEK_EXACT[key] = all(a is not None and b is not None and np.array_equal(a, b)
+                                   for a, b in zip(ref, got))
+    return _SEEK_EXACT[key]
+
+
+def read_frames(path: str | Path, indices, size: int) -> torch.Tensor:
+    """Exactly the frames ``indices`` of a video, RGB, resized to ``size`` x ``size``.
+
+    Args:
+        path: the video file.
+        indices: frame numbers (0-based), in any order, duplicates allowed.
+        size: output height and width in pixels.
+
+    Returns:
+        uint8 tensor ``(S, 3, size, size)``, in the order of ``indices``.
+    """
+    path = Path(path)
+    idx = torch.as_tensor(indices, dtype=torch.long).reshape(-1).tolist()
+    if not idx:
+        return torch.zeros(0, 3, size, size, dtype=torch.uint8)
+    n = probe_video(path).num_frames
+    if min(idx) < 0 or max(idx) >= n:
+        raise IndexError(f"{path}: frames {min(idx)}..{max(idx)} requested, the video has 0..{n - 1}")
+    wanted = sorted(set(idx))
+    start = wanted[0] if wanted[0] > 0 and seek_is_exact(path) else 0
+    cap = _open(path)
+    got = {}
+    try:
+        if start > 0:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+            DECODE_STATS["seeks"] += 1
+        pos = start
+        for f in wanted:
+            while pos <= f:  # decode forward; the codec cannot skip frames anyway
+                if not cap.grab():
+                    raise DataError.of([problem(path, f"frame {pos} does not decode (the file is damaged or "
+                                                "ends early)", "re-encode the video, or remove it and its CSV")])
+                pos += 1
+                DECODE_STATS["frames_grabbed"] += 1
+            ok, bgr = cap.retrieve()
+            if not ok:
+                raise DataError.of([problem(path, f"frame {f} does not decode", "re-encode the video")])
+            got[f] = _to_rgb(bgr, size)
+            DECODE_STATS["frames_decoded"] += 1
+    finally:
+        cap.release()
+    DECODE_STATS["frames_returned"] += len(idx)
+    out = np.stack([got[i] for i in idx])  # (S, H, W, 3)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()  # (S, 3, H, W)
+
+
+def _to_rgb(bgr: np.ndarray, size: int) -> np.ndarray:
+    """``(h, w, 3)`` BGR -> ``(size, size, 3)`` RGB. Resizing first: the swap is then cheaper."""
+    if bgr.shape[:2] != (size, size):
+        shrink = bgr.shape[0] > size or bgr.shape[1] > size
+        bgr = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
