@@ -1,0 +1,161 @@
+"""The run folder ``outputs/<run_name>/``: everything needed to understand and resume a run.
+
+Layout::
+
+    config.json          the full RunConfig (load it with RunConfig.load)
+    labels.json          {task: [class names]} from the training split, in head order
+    splits.json          {split: [video stems]}
+    history.csv          one row per epoch: losses, learning rate, validation metrics, timings
+    metrics.json         validation metrics of the best epoch
+    last.pt / best.pt    checkpoints (model, optimizer, scheduler step, scaler, RNG states, epoch, config)
+    train.log            what the run printed
+    predictions/         written by evaluate: <video>.csv per frame (ground truth and prediction per task)
+    eval_<split>.json    written by evaluate
+    figures/             PNGs written by kit.plots
+
+Checkpoints are written atomically (temporary file in the same folder, fsync, rename), so a crash
+during a save leaves the previous checkpoint intact; they are read with
+``torch.load(weights_only=True)``: they hold only tensors and plain Python values.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .config import RunConfig, resolve_path
+from .data import VideoRecord, load_records
+from .demo import demo_root
+
+log = logging.getLogger("kit")
+
+
+def new_run_name() -> str:
+    return time.strftime("run-%Y%m%d-%H%M%S")
+
+
+def run_dir(cfg: RunConfig) -> Path:
+    """``<output_dir>/<run_name>`` (relative output_dir resolved against the project root)."""
+    if not cfg.run_name:
+        raise ValueError("RunConfig.run_name is empty: call fit() (which names the run) or set it")
+    return resolve_path(cfg.output_dir) / cfg.run_name
+
+
+def latest_run(output_dir: str | Path = "outputs") -> Path:
+    """The newest run folder (by the time of its last checkpoint) under ``output_dir``."""
+    root = resolve_path(output_dir)
+    runs = [p.parent for p in root.glob("*/config.json") if any(p.parent.glob("*.pt"))]
+    if not runs:
+        raise FileNotFoundError(
+            f"no trained run under {root} (a run folder holds config.json and last.pt). "
+            "Train one first: notebooks/03_train.ipynb or `python -m kit train`.")
+    return max(runs, key=lambda p: max(f.stat().st_mtime for f in p.glob("*.pt")))
+
+
+# --- the data a run uses ---------------------------------------------------------------------------
+def data_paths(cfg: RunConfig, output_dir: str | Path | None = None) -> dict[str, str]:
+    """The data folders a config names; the embedded demo data (generated when absent) if none.
+
+    The demo data lives in ``<output_dir>/demo_data``; ``output_dir`` defaults to the config's.
+    """
+    if cfg.uses_demo_data:
+        root = demo_root(resolve_path(output_dir or cfg.output_dir))
+        log.info(f"[info] No data given: using the embedded demo data in {root}")
+        return dict(data_root=str(root), annotations="", videos="", poses="", splits="")
+    return dict(data_root=cfg.data_root, annotations=cfg.annotations, videos=cfg.videos,
+                poses=cfg.poses, splits=cfg.splits)
+
+
+def run_records(cfg: RunConfig, output_dir: str | Path | None = None) -> list[VideoRecord]:
+    """Every video of the config's data, checked (``kit.data.load_records``)."""
+    paths = data_paths(cfg, output_dir)
+    return load_records(paths["data_root"], paths["annotations"], paths["videos"], paths["poses"])
+
+
+# --- small files ----------------------------------------------------------------------------------
+def write_json(path: str | Path, obj) -> None:
+    _atomic_write(Path(path), lambda f: f.write(json.dumps(obj, indent=2).encode() + b"\n"))
+
+
+def read_json(path: str | Path):
+    return json.loads(Path(path).read_text())
+
+
+def append_history(path: str | Path, row: dict) -> None:
+    """Append one epoch's row to ``history.csv`` (rewritten whole, so columns may grow)."""
+    path = Path(path)
+    df = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    df = df[df["epoch"] != row["epoch"]] if "epoch" in df else df  # a resumed epoch replaces its row
+    df = pd.concat([df, pd.DataFrame([row])], ignore_index=True)
+    _atomic_write(path, lambda f: f.write(df.to_csv(index=False).encode()))
+
+
+def read_history(run: str | Path) -> pd.DataFrame:
+    path = Path(run) / "history.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: the run has not finished an epoch yet")
+    return pd.read_csv(path)
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename over it (atomic on POSIX)."""
+    _atomic_write(Path(path), lambda f: torch.save(state, f))
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated or foreign file: say which and what to do
+        raise RuntimeError(
+            f"cannot read checkpoint {path} ({type(e).__name__}: {e}). If a run was killed while "
+            "saving, the other checkpoint of the run (last.pt / best.pt) is still intact.") from e
+
+
+def rng_state() -> dict:
+    """Every random generator the training loop touches, as weights_only-loadable values."""
+    np_state = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                       "has_gauss": int(np_state[3]), "gauss": float(np_state[4])}}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(_as_tuple(state["python"]))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(x):
+    return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

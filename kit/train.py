@@ -1,0 +1,277 @@
+"""The training loop: ``fit(cfg) -> FitResult``.
+
+Reads top to bottom: data -> backbone -> model -> optimizer -> (resume) -> epochs of
+{train windows, validate on full videos, history row, checkpoints}. Accelerate places tensors,
+runs mixed precision and gradient accumulation, and shards batches across processes
+(``accelerate launch -m kit train ...``). The learning rate is a pure function of the step.
+
+Legend: ``B`` windows per batch, ``T`` frames per window, ``K`` compact backbone time steps,
+``D`` feature width, ``J`` joints.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .cache import FeatureCache
+from .config import RunConfig, resolve_path
+from .data import DECODE_STATS, build_vocab, load_records, reset_decode_stats, split_records, tasks_of
+from .metrics import segment_metrics
+from .model import build_model, class_weights_from_counts, segmentation_loss
+from .pipeline import CachedWindows, FrameLabeler, backbone_for, cached_embeddings, collate_windows, predict_videos
+from .runs import (append_history, data_paths, load_checkpoint, new_run_name, read_history, rng_state, run_dir,
+                   save_checkpoint, set_rng_state, write_json)
+from .sampler import jittered, shuffled, train_windows
+
+log = logging.getLogger("kit")
+
+OOM_HELP = ("CUDA ran out of memory. Try, in order: a smaller batch_size (e.g. --batch_size 1), "
+            "shorter windows (--train_T 120 --val_T 120), a frozen backbone (freeze_backbone=True), "
+            "or the lighter 2D backbone (--backbone vit2d).")
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    history: pd.DataFrame
+    metrics: dict  # validation metrics of the best epoch
+    best_epoch: int
+
+
+def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
+    """Linear warm-up to ``peak`` over ``warmup_steps``, then cosine decay to 0 at ``total_steps``."""
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def mixed_precision(cfg: RunConfig) -> str:
+    if cfg.mixed_precision != "auto":
+        return cfg.mixed_precision
+    if not torch.cuda.is_available():
+        return "no"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def fit(cfg: RunConfig) -> FitResult:
+    """Trains (or with ``cfg.resume`` continues) a run and returns its folder, history and metrics."""
+    from accelerate import Accelerator
+    from accelerate.utils import gather_object, set_seed
+
+    cfg = cfg.replace(run_name=cfg.run_name or new_run_name())
+    acc = Accelerator(mixed_precision=mixed_precision(cfg), gradient_accumulation_steps=cfg.grad_accum,
+                      cpu=not torch.cuda.is_available())  # cpu=True lets gloo run several CPU processes
+    out = run_dir(cfg)
+    main = acc.is_main_process
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        _log_to(out / "train.log")
+    if cfg.resume and not (out / "last.pt").is_file():
+        raise FileNotFoundError(f"resume=True but {out / 'last.pt'} does not exist: nothing to resume "
+                                "(check output_dir and run_name, or drop --resume to start afresh)")
+    set_seed(cfg.seed)
+
+    # --- data ---------------------------------------------------------------------------------
+    paths = data_paths(cfg)
+    records = load_records(paths["data_root"], paths["annotations"], paths["videos"], paths["poses"])
+    splits = split_records(records, paths["splits"], cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    tasks = ["action"] if cfg.model_type == "action_only" else tasks_of(records)
+    vocab = build_vocab(splits["train"], tasks)
+    if main:
+        cfg.save(out / "config.json")
+        write_json(out / "labels.json", vocab)
+        write_json(out / "splits.json", {k: [r.stem for r in v] for k, v in splits.items()})
+        log.info(f"[info] Run folder: {out}")
+        log.info(f"[info] Videos: {', '.join(f'{k} {len(v)}' for k, v in splits.items())}; tasks: {vocab}")
+
+    # --- model --------------------------------------------------------------------------------
+    backbone = backbone_for(cfg)
+    num_joints = next((r.keypoints.shape[1] for r in records if r.keypoints is not None), 17)
+    head = build_model(cfg, backbone.feature_dim, vocab, num_joints=num_joints)
+    labeler = FrameLabeler(backbone, head)
+    params = [p for p in labeler.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    frozen = cfg.freeze_backbone
+    cache = None
+    if frozen and cfg.feature_cache:
+        cache = FeatureCache(backbone.fingerprint, resolve_path(cfg.output_dir) / ".feature_cache")
+    class_weights = _class_weights(splits["train"], vocab) if cfg.class_weights else None
+
+    lengths = [r.num_frames for r in splits["train"]]
+    grid = train_windows(lengths, cfg.train_T, cfg.train_stride)
+    train_set = CachedWindows(splits["train"], vocab, grid, backbone, cfg.img_size, cache)
+    loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=False,
+                                         collate_fn=collate_windows, num_workers=cfg.num_workers)
+    labeler, optimizer, loader = acc.prepare(labeler, optimizer, loader)
+    steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum)
+    total_steps = steps_per_epoch * cfg.epochs
+
+    start_epoch, step, best, best_epoch = 0, 0, -1.0, -1
+    if cfg.resume:
+        state = load_checkpoint(out / "last.pt")
+        acc.unwrap_model(labeler).load_checkpoint_state(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if state.get("scaler") and acc.scaler is not None:
+            acc.scaler.load_state_dict(state["scaler"])
+        start_epoch, step = state["epoch"] + 1, state["scheduler"]["step"]
+        best, best_epoch = state["best"], state["best_epoch"]
+        set_rng_state(state["rng"])
+        log.info(f"[info] Resumed {out.name} after epoch {state['epoch']} (step {step})")
+
+    # --- epochs -------------------------------------------------------------------------------
+    for epoch in range(start_epoch, cfg.epochs):
+        order = shuffled(grid, cfg.seed, epoch)
+        train_set.set_windows(order if frozen else jittered(order, lengths, cfg.seed, epoch))
+        reset_decode_stats()
+        hits0, misses0 = (cache.hits, cache.misses) if cache is not None else (0, 0)
+        t0 = time.perf_counter()
+        train = _train_one_epoch(acc, labeler, optimizer, loader, cache, cfg, vocab, class_weights,
+                                 epoch, step, total_steps)
+        step = train.pop("step")
+        t1 = time.perf_counter()
+        val = _validate(acc, labeler, splits["val"], vocab, cfg, cache, gather_object)
+        row = {"epoch": epoch, **train, **val, "train_s": t1 - t0, "val_s": time.perf_counter() - t1,
+               # decoding and cache counters of this process (DataLoader workers count their own)
+               "frames_decoded": DECODE_STATS["frames_decoded"],
+               "cache_hits": cache.hits - hits0 if cache is not None else 0,
+               "cache_misses": cache.misses - misses0 if cache is not None else 0}
+        score = val.get("val_action_acc", -train["train_loss"])
+        improved = score > best
+        if improved:
+            best, best_epoch = score, epoch
+        if main:
+            append_history(out / "history.csv", row)
+            log.info("[epoch %d] %s", epoch, " ".join(f"{k}={v:.4g}" for k, v in row.items()
+                                                      if k != "epoch" and isinstance(v, float)))
+            state = {"model": acc.unwrap_model(labeler).checkpoint_state(), "optimizer": optimizer.state_dict(),
+                     "scheduler": {"step": step, "total_steps": total_steps},
+                     "scaler": acc.scaler.state_dict() if acc.scaler is not None else {},
+                     "rng": rng_state(), "epoch": epoch, "best": best, "best_epoch": best_epoch,
+                     "config": cfg.to_dict(), "vocab": vocab, "num_joints": num_joints}
+            save_checkpoint(out / "last.pt", state)
+            if improved:
+                save_checkpoint(out / "best.pt", state)
+                write_json(out / "metrics.json", {"epoch": epoch, **{k: v for k, v in row.items()
+                                                                     if k.startswith("val_")}})
+        acc.wait_for_everyone()
+
+    history = read_history(out) if (out / "history.csv").is_file() else pd.DataFrame()
+    metrics = _read_metrics(out)
+    acc.end_training()
+    return FitResult(out, history, metrics, best_epoch)
+
+
+def _train_one_epoch(acc, labeler, optimizer, loader, cache, cfg, vocab, class_weights,
+                     epoch, step, total_steps) -> dict:
+    from tqdm.auto import tqdm
+
+    labeler.train()
+    inner = acc.unwrap_model(labeler)
+    inner.backbone.train(not cfg.freeze_backbone)
+    T = cfg.train_T
+    total, n, windows = 0.0, 0, 0
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not acc.is_local_main_process,
+               leave=False, dynamic_ncols=True)
+    t0 = time.perf_counter()
+    for batch in bar:
+        with acc.accumulate(labeler):
+            pose = batch["pose"] if bool(batch["has_pose"].any()) else None
+            emb, video = None, batch["video"]
+            if cfg.freeze_backbone:  # features without a graph, from the cache when there is one
+                with torch.no_grad(), acc.autocast():
+                    emb = (cached_embeddings(inner.backbone, batch, cache, acc.device) if cache is not None
+                           else inner.backbone.embed(video).float())
+                video = None
+            try:
+                with acc.autocast():
+                    stages = labeler(emb, video, T, pose, batch["mask"])
+                    loss, _ = segmentation_loss(stages, batch["labels"], batch["mask"], cfg.smooth_weight,
+                                                cfg.smooth_tau, class_weights, cfg.task_weights or None)
+            except torch.cuda.OutOfMemoryError as e:
+                raise RuntimeError(OOM_HELP) from e
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"loss is {loss.item()} at epoch {epoch} step {step}: stopping. Lower lr (now {cfg.lr}), "
+                    "keep grad_clip on, or try mixed_precision='no'; last.pt holds the last good epoch.")
+            acc.backward(loss)
+            if acc.sync_gradients:
+                if cfg.grad_clip > 0:
+                    acc.clip_grad_norm_(labeler.parameters(), cfg.grad_clip)
+                for g in optimizer.param_groups:
+                    g["lr"] = lr_at(step, total_steps, cfg.warmup_steps, cfg.lr)
+            optimizer.step()
+            optimizer.zero_grad()
+            if acc.sync_gradients:
+                step += 1
+        total += loss.item()
+        n += 1
+        windows += len(batch["feat_key"])
+        bar.set_postfix(loss=f"{total / n:.3f}", win_s=f"{windows / (time.perf_counter() - t0):.1f}")
+    counts = acc.gather(torch.tensor([total, n, windows], dtype=torch.float64, device=acc.device))
+    counts = counts.view(-1, 3).sum(0)
+    return {"train_loss": float(counts[0] / max(counts[1], 1)), "global_batches": int(counts[1]),
+            "processes": acc.num_processes,
+            "windows": int(counts[2]), "lr": lr_at(max(step - 1, 0), total_steps, cfg.warmup_steps, cfg.lr),
+            "step": step}
+
+
+def _validate(acc, labeler, records, vocab, cfg, cache, gather_object) -> dict:
+    if not records:
+        return {}
+    inner = acc.unwrap_model(labeler)
+    mine = records[acc.process_index::acc.num_processes]
+    preds = predict_videos(inner, mine, vocab, cfg.val_T, cfg.img_size, acc.device, cache,
+                           batch_size=cfg.batch_size) if mine else []
+    preds = gather_object(preds) if acc.num_processes > 1 else preds
+    row = {}
+    for task in inner.head.tasks:
+        p = [v.pred(task) for v in preds]
+        g = [v.labels[task] for v in preds]
+        for k, v in segment_metrics(p, g).items():
+            row[f"val_{task}_{k}"] = float(v)
+    return row
+
+
+def _class_weights(records, vocab) -> dict[str, torch.Tensor]:
+    out = {}
+    for task, names in vocab.items():
+        idx = {n: i for i, n in enumerate(names)}
+        counts = np.zeros(len(names))
+        for r in records:
+            for lab in r.labels.get(task, []):
+                if lab in idx:
+                    counts[idx[lab]] += 1
+        out[task] = class_weights_from_counts(torch.tensor(counts))
+    return out
+
+
+def _read_metrics(out: Path) -> dict:
+    import json
+
+    p = out / "metrics.json"
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def _log_to(path: Path) -> None:
+    """Everything the ``kit`` logger says also goes to ``train.log`` (and to stderr once)."""
+    if not log.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(h)
+    log.setLevel(logging.INFO)
+    for h in list(log.handlers):
+        if isinstance(h, logging.FileHandler):
+            log.removeHandler(h)
+            h.close()
+    fh = logging.FileHandler(path)
+    fh.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(fh)

@@ -1,0 +1,249 @@
+"""The training loop on the demo data with the tiny backbone (CPU): learning, resume, cache, CLI."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from kit.config import RunConfig
+from kit.data import load_records, read_frames, split_records
+from kit.demo import make_demo_data
+from kit.runs import load_checkpoint, save_checkpoint
+from kit.sampler import train_windows
+from kit.train import OOM_HELP, fit, lr_at
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = dict(backbone="tiny", img_size=32, train_T=64, val_T=64, batch_size=4, tcn_layers=6,
+             tcn_channels=32, pose_dim=32, lr=3e-3, warmup_steps=5)
+
+
+@pytest.fixture(scope="module")
+def demo10(tmp_path_factory) -> Path:
+    """10 videos (8 train, 1 val, 1 test): enough for the tiny model to learn something."""
+    return make_demo_data(tmp_path_factory.mktemp("demo10") / "demo_data", num_videos=10)
+
+
+@pytest.fixture(scope="module")
+def trained(demo10, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    cfg = RunConfig(data_root=str(demo10), epochs=10, output_dir=str(out), run_name="learn", **SMALL)
+    return cfg, fit(cfg)
+
+
+def _kit(*args, cwd=ROOT, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kit", *args], cwd=cwd, capture_output=True, text=True, **kw)
+
+
+def test_lr_schedule_is_warmup_then_cosine():
+    lrs = [lr_at(s, 100, 10, 1.0) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert lrs[10] == pytest.approx(1.0) and lrs[55] == pytest.approx(0.5, abs=0.02)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] < 0.01
+
+
+def test_loss_falls_and_beats_majority(trained, demo10):
+    cfg, result = trained
+    h = result.history
+    assert len(h) == cfg.epochs
+    assert h.train_loss.iloc[-1] < 0.6 * h.train_loss.iloc[0]
+    val = split_records(load_records(demo10), str(demo10 / "splits.csv"))["val"]
+    gt = np.concatenate([r.labels["action"] for r in val])
+    majority = 100 * pd.Series(gt).value_counts(normalize=True).iloc[0]
+    assert h.val_action_acc.max() > majority + 10, (h.val_action_acc.tolist(), majority)
+    run = result.run_dir
+    for name in ("config.json", "labels.json", "splits.json", "history.csv", "metrics.json", "last.pt",
+                 "best.pt", "train.log"):
+        assert (run / name).is_file(), name
+    assert RunConfig.load(run / "config.json") == cfg
+    assert json.loads((run / "labels.json").read_text())["action"] == sorted(
+        {"idle", "walk_left", "walk_right", "jump", "wave"})
+    best = load_checkpoint(run / "best.pt")
+    assert best["epoch"] == result.best_epoch == json.loads((run / "metrics.json").read_text())["epoch"]
+    assert set(best) >= {"model", "optimizer", "scheduler", "scaler", "rng", "epoch", "config"}
+
+
+def test_cache_second_epoch_reads_no_video_and_matches_recomputation(trained, demo10):
+    cfg, result = trained
+    h = result.history
+    assert h.frames_decoded.iloc[0] > 0 and h.cache_misses.iloc[0] > 0
+    assert (h.frames_decoded.iloc[1:] == 0).all() and (h.cache_misses.iloc[1:] == 0).all()
+    assert (h.cache_hits.iloc[1:] > 0).all()
+    # every cached entry equals the backbone run afresh on freshly decoded frames
+    from kit.cache import FeatureCache
+    from kit.pipeline import CachedWindows, backbone_for
+    backbone = backbone_for(cfg)
+    cache = FeatureCache(backbone.fingerprint, Path(cfg.output_dir) / ".feature_cache")
+    train = split_records(load_records(demo10), str(demo10 / "splits.csv"))["train"]
+    windows = train_windows([r.num_frames for r in train], cfg.train_T, cfg.train_stride)
+    ds = CachedWindows(train, {"action": []}, windows[:3], backbone, cfg.img_size, cache)
+    for i in range(3):
+        w = windows[i]
+        frames = (w.start + backbone.sample_positions(w.T)).clamp(max=train[w.video].num_frames - 1)
+        fresh = backbone.embed(read_frames(train[w.video].video_path, frames, cfg.img_size)[None])[0]
+        torch.testing.assert_close(cache.get(ds.key(i)), fresh, rtol=1e-5, atol=1e-6)
+
+
+def test_changed_video_is_a_cache_miss(trained, tmp_path):
+    cfg, _ = trained
+    from kit.cache import FeatureCache, video_identity
+    cache = FeatureCache("fp", tmp_path)
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x" * 10)
+    key = cache.key(video_identity(video), torch.arange(16))
+    cache.put(key, torch.ones(2, 3))
+    assert key in FeatureCache("fp", tmp_path)  # on disk
+    assert key not in FeatureCache("other backbone", tmp_path)
+    assert cache.key(video_identity(video), torch.arange(1, 17)) != key
+    os.utime(video, ns=(1, 1))
+    assert cache.key(video_identity(video), torch.arange(16)) != key
+
+
+def test_same_seed_same_history(trained, demo10):
+    cfg, result = trained
+    again = fit(cfg.replace(run_name="learn-again"))  # features now come from the first run's cache
+    cols = [c for c in again.history.columns if c.startswith(("train_loss", "val_"))
+            and not c.endswith("_s")]
+    pd.testing.assert_frame_equal(again.history[cols], result.history[cols], check_exact=False, rtol=1e-4)
+
+
+def test_resume_after_sigkill_matches_uninterrupted(demo10, tmp_path):
+    flags = ["train", "--data_root", str(demo10), "--backbone", "tiny", "--img_size", "32", "--train_T", "64",
+             "--val_T", "64", "--batch_size", "4", "--tcn_layers", "4", "--tcn_channels", "16",
+             "--epochs", "25", "--seed", "3", "--output_dir", str(tmp_path)]
+    full = _kit(*flags, "--run_name", "full", timeout=300)
+    assert full.returncode == 0, full.stderr[-3000:]
+    proc = subprocess.Popen([sys.executable, "-m", "kit", *flags, "--run_name", "killed"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    history = tmp_path / "killed" / "history.csv"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if history.is_file() and len(pd.read_csv(history)) >= 3:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(pd.read_csv(history))
+    assert done < 25
+    resumed = _kit(*flags, "--run_name", "killed", "--resume", timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resumed killed" in resumed.stderr
+    a = pd.read_csv(tmp_path / "full" / "history.csv")
+    b = pd.read_csv(history)
+    cols = [c for c in a.columns if c.startswith(("train_loss", "val_")) and not c.endswith("_s")]
+    pd.testing.assert_frame_equal(a[cols], b[cols], check_exact=False, rtol=1e-5)
+    assert json.loads((tmp_path / "full" / "metrics.json").read_text())["val_action_acc"] == pytest.approx(
+        json.loads((tmp_path / "killed" / "metrics.json").read_text())["val_action_acc"])
+
+
+def test_kill_during_checkpoint_write_keeps_previous(tmp_path):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"epoch": 1, "w": torch.ones(3)})
+    script = textwrap.dedent(f"""
+        import os, signal, torch
+        from kit import runs
+        def dying_save(obj, f):
+            f.write(b"half a checkpoint")
+            f.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        torch.save = dying_save
+        runs.save_checkpoint({str(path)!r}, {{"epoch": 2, "w": torch.zeros(3)}})
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT)
+    assert proc.returncode == -signal.SIGKILL
+    state = load_checkpoint(path)
+    assert state["epoch"] == 1 and torch.equal(state["w"], torch.ones(3))
+
+
+def test_truncated_checkpoint_error_names_file(tmp_path):
+    bad = tmp_path / "last.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="last.pt"):
+        load_checkpoint(bad)
+
+
+def test_resume_without_checkpoint_says_so(demo10, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        fit(RunConfig(data_root=str(demo10), output_dir=str(tmp_path), run_name="none", resume=True, **SMALL))
+
+
+def test_nonfinite_loss_stops_with_message(demo10, tmp_path, monkeypatch):
+    import kit.train as train
+
+    def nan_loss(*a, **k):
+        return torch.tensor(float("nan"), requires_grad=True), {}
+    monkeypatch.setattr(train, "segmentation_loss", nan_loss)
+    with pytest.raises(FloatingPointError, match="Lower lr"):
+        fit(RunConfig(data_root=str(demo10), output_dir=str(tmp_path), run_name="nan", epochs=1, **SMALL))
+
+
+def test_cuda_oom_gives_remedies(demo10, tmp_path, monkeypatch):
+    import kit.pipeline as pipeline
+
+    def oom(*a, **k):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    monkeypatch.setattr(pipeline.FrameLabeler, "forward", oom)
+    with pytest.raises(RuntimeError) as e:
+        fit(RunConfig(data_root=str(demo10), output_dir=str(tmp_path), run_name="oom", epochs=1, **SMALL))
+    assert str(e.value) == OOM_HELP
+    assert "batch_size" in OOM_HELP and "train_T" in OOM_HELP and "vit2d" in OOM_HELP
+
+
+def test_cli_with_the_seed_flags(demo10, tmp_path):
+    r = _kit("train", "--annotations", str(demo10 / "Annotations"), "--videos", str(demo10 / "Videos"),
+             "--model_type", "action_only", "--epochs", "1", "--batch_size", "2", "--train_T", "120",
+             "--val_T", "120", "--backbone", "tiny", "--img_size", "32", "--output_dir", str(tmp_path),
+             "--run_name", "seed", "--seed", "3", timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    cfg = RunConfig.load(tmp_path / "seed" / "config.json")
+    assert (cfg.model_type, cfg.train_T, cfg.val_T, cfg.batch_size, cfg.seed) == ("action_only", 120, 120, 2, 3)
+    assert json.loads((tmp_path / "seed" / "labels.json").read_text()).keys() == {"action"}
+    assert "run folder:" in r.stdout
+
+
+def test_cli_help_documents_every_field():
+    r = _kit("train", "--help", timeout=60)
+    assert r.returncode == 0
+    from kit.config import field_names
+    for name in field_names():
+        assert f"--{name}" in r.stdout, name
+
+
+def test_cli_rejects_bad_values(tmp_path):
+    r = _kit("train", "--visual_mode", "bogus", timeout=60)
+    assert r.returncode != 0 and "visual_mode" in r.stderr
+    bad = tmp_path / "c.json"
+    bad.write_text(json.dumps({"epochs": 2, "epoch": 3}))
+    r = _kit("train", "--config", str(bad), timeout=60)
+    assert r.returncode != 0 and "unknown RunConfig field(s): epoch" in r.stderr
+
+
+def test_two_process_run_counts_the_same_global_batches(demo10, tmp_path):
+    pytest.importorskip("accelerate")
+    cfg = dict(data_root=str(demo10), backbone="tiny", img_size=32, train_T=64, val_T=64, epochs=1, tcn_layers=4)
+    train = split_records(load_records(demo10), str(demo10 / "splits.csv"))["train"]
+    n = len(train_windows([r.num_frames for r in train], 64, RunConfig(**cfg).train_stride))
+    batch = next(b for b in (2, 3, 4, 5, 6, 7) if n % (2 * b) == 0)  # no padding by accelerate
+    args = [f"--{k}={v}" for k, v in cfg.items()] + [f"--batch_size={batch}", f"--output_dir={tmp_path}"]
+    one = _kit("train", *args, "--run_name=one", timeout=300)
+    assert one.returncode == 0, one.stderr[-3000:]
+    # torchrun sets the same env:// rendezvous that `accelerate launch` does on GPUs; on CPU it's gloo
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "-m", "kit", "train", *args, "--run_name=two"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    h1, h2 = (pd.read_csv(tmp_path / r / "history.csv").iloc[0] for r in ("one", "two"))
+    assert (h1.processes, h2.processes) == (1, 2)
+    assert h1.global_batches == h2.global_batches == math.ceil(n / batch)
+    assert h1.windows == h2.windows == n
