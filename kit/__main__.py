@@ -1,4 +1,4 @@
-"""Command line: ``python -m kit {train,evaluate,demo-data,bench}``.
+"""Command line: ``python -m kit {train,evaluate,demo-data,compare,bench}``.
 
 ``train`` takes every RunConfig field as a flag of the same name (the seed's flags among them:
 ``--annotations DIR --videos DIR --model_type action_only --epochs 50 --batch_size 2
@@ -79,13 +79,20 @@ def cmd_demo(argv: list[str]) -> int:
     return main_demo(argv)
 
 
+def cmd_compare(argv: list[str]) -> int:
+    from .compare import main_compare
+
+    return main_compare(argv)
+
+
 def cmd_bench(argv: list[str]) -> int:
     from .bench import main_bench
 
     return main_bench(argv)
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "demo-data": cmd_demo, "bench": cmd_bench}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "demo-data": cmd_demo, "compare": cmd_compare,
+            "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
