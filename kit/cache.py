@@ -16,19 +16,11 @@ that the cache hits from the second epoch on.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import torch
 
 from .runs import load_checkpoint, save_checkpoint
-
-
-def video_identity(path: str | Path) -> str:
-    """``path|size|mtime_ns``: changes whenever the file is replaced or edited."""
-    p = Path(path).resolve()
-    st = os.stat(p)
-    return f"{p}|{st.st_size}|{st.st_mtime_ns}"
 
 
 class FeatureCache:
@@ -50,7 +42,7 @@ class FeatureCache:
         self.misses = 0
 
     def key(self, video: str, frames: torch.Tensor) -> str:
-        """``video`` is :func:`video_identity`; ``frames`` the absolute indices decoded ``(S,)``."""
+        """``video`` is ``kit.video.video_key(path)``; ``frames`` the absolute indices decoded ``(S,)``."""
         text = f"{self.fingerprint}\n{video}\n{','.join(map(str, frames.tolist()))}"
         return hashlib.sha1(text.encode()).hexdigest()
 

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from .backbones import Backbone, load_backbone
-from .cache import FeatureCache, video_identity
+from .cache import FeatureCache
 from .config import RunConfig
-from .data import IGNORE_INDEX, VideoRecord, WindowDataset, collate
+from .data import IGNORE_INDEX, VideoRecord, WindowDataset, collate, video_key
 from .sampler import Window, eval_windows
 
 
@@ -92,7 +92,7 @@ class CachedWindows(torch.utils.data.Dataset):
         w = self.windows[i]
         rec = self.records[w.video]
         if rec.video_path not in self._ids:
-            self._ids[rec.video_path] = video_identity(rec.video_path)
+            self._ids[rec.video_path] = video_key(rec.video_path)  # path|size|mtime_ns
         frames = (w.start + self.backbone.sample_positions(w.T)).clamp(max=rec.num_frames - 1)
         return self.cache.key(self._ids[rec.video_path], frames)
 

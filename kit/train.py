@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -137,11 +138,13 @@ def fit(cfg: RunConfig) -> FitResult:
         train = _train_one_epoch(acc, labeler, optimizer, loader, cache, cfg, vocab, class_weights,
                                  epoch, step, total_steps)
         step = train.pop("step")
+        decoded = {"frames_decoded": DECODE_STATS["frames_decoded"], "frames_grabbed": DECODE_STATS["frames_grabbed"]}
         t1 = time.perf_counter()
         val = _validate(acc, labeler, splits["val"], vocab, cfg, cache, gather_object)
         row = {"epoch": epoch, **train, **val, "train_s": t1 - t0, "val_s": time.perf_counter() - t1,
-               # decoding and cache counters of this process (DataLoader workers count their own)
-               "frames_decoded": DECODE_STATS["frames_decoded"],
+               # decoding (training windows) and cache counters (training + validation) of this
+               # process; DataLoader workers (num_workers > 0) keep their own decode counts
+               **decoded,
                "cache_hits": cache.hits - hits0 if cache is not None else 0,
                "cache_misses": cache.misses - misses0 if cache is not None else 0}
         score = val.get("val_action_acc", -train["train_loss"])
@@ -179,7 +182,8 @@ def _train_one_epoch(acc, labeler, optimizer, loader, cache, cfg, vocab, class_w
     inner.backbone.train(not cfg.freeze_backbone)
     T = cfg.train_T
     total, n, windows = 0.0, 0, 0
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not acc.is_local_main_process,
+    quiet = not acc.is_local_main_process or os.environ.get("TQDM_DISABLE", "") not in ("", "0")
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=quiet,
                leave=False, dynamic_ncols=True)
     t0 = time.perf_counter()
     for batch in bar:

@@ -96,17 +96,18 @@ def test_cache_second_epoch_reads_no_video_and_matches_recomputation(trained, de
 
 def test_changed_video_is_a_cache_miss(trained, tmp_path):
     cfg, _ = trained
-    from kit.cache import FeatureCache, video_identity
+    from kit.cache import FeatureCache
+    from kit.video import video_key
     cache = FeatureCache("fp", tmp_path)
     video = tmp_path / "v.mp4"
     video.write_bytes(b"x" * 10)
-    key = cache.key(video_identity(video), torch.arange(16))
+    key = cache.key(video_key(video), torch.arange(16))
     cache.put(key, torch.ones(2, 3))
     assert key in FeatureCache("fp", tmp_path)  # on disk
     assert key not in FeatureCache("other backbone", tmp_path)
-    assert cache.key(video_identity(video), torch.arange(1, 17)) != key
+    assert cache.key(video_key(video), torch.arange(1, 17)) != key
     os.utime(video, ns=(1, 1))
-    assert cache.key(video_identity(video), torch.arange(16)) != key
+    assert cache.key(video_key(video), torch.arange(16)) != key
 
 
 def test_same_seed_same_history(trained, demo10):
