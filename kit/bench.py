@@ -238,7 +238,8 @@ def bench_cache(ctx: "Context") -> dict:
     notes = [f"fit() twice on the same demo data ({ctx.num_videos} videos, its splits.csv), seed 0, frozen tiny "
              f"backbone, img_size {c['img_size']}, train_T {c['train_T']}, batch_size 2, {ctx.cache_epochs} "
              "epochs, separate output_dir per run. train_s: history.csv, the training loop only (validation "
-             "excluded); frames_decoded and cache counters include validation. Epoch 0 of the cached run "
+             "excluded); frames_decoded counts training windows, the cache counters validation too. "
+             f"visual_mode {c.get('visual_mode', RunConfig.visual_mode)}. Epoch 0 of the cached run "
              "decodes, embeds and writes the cache.",
              f"warm epochs (1+): uncached {warm_off:.3f} s, cached {warm_on:.3f} s: {warm_off / warm_on:.1f}x "
              f"(target >= 20x). Per window the cache saves {(warm_off - warm_on) / n * 1e3:.0f} ms (decode + "
@@ -246,6 +247,7 @@ def bench_cache(ctx: "Context") -> dict:
              "backbone this cheap the ratio cannot exceed (saved + step) / step."]
     return dict(title="2. Training epoch, frozen tiny backbone: feature cache off vs on", rows=rows, notes=notes,
                 summary=dict(warm_off_s=warm_off, warm_on_s=warm_on, speedup_warm=warm_off / warm_on, windows=n,
+                             clips_per_window=float(off.frames_decoded.iloc[-1]) / n / N_USED,
                              target_speedup=20.0))
 
 
@@ -257,11 +259,11 @@ def project_cache(sections: dict) -> dict | None:
         base = next(r for r in rows if r["model"].startswith("videomae-base") and r["device"] == "cpu")
     except (KeyError, StopIteration):
         return None
-    n, on = cache["windows"], cache["warm_on_s"]
-    off = cache["warm_off_s"] + n * (base["s_per_clip"] - tiny["s_per_clip"])
+    n, on, clips = cache["windows"], cache["warm_on_s"], cache.get("clips_per_window", 1.0)
+    off = cache["warm_off_s"] + n * clips * (base["s_per_clip"] - tiny["s_per_clip"])
     return dict(uncached_epoch_s=off, cached_epoch_s=on, speedup=off / on,
                 text=f"Estimate (not measured): section 2's uncached epoch with VideoMAE-base on this CPU would "
-                     f"take {cache['warm_off_s']:.2f} s + {n} windows x ({base['s_per_clip']:.2f} - "
+                     f"take {cache['warm_off_s']:.2f} s + {n} windows x {clips:.3g} clips x ({base['s_per_clip']:.2f} - "
                      f"{tiny['s_per_clip']:.3f}) s/clip = {off:.0f} s against {on:.2f} s cached: "
                      f"about {off / on:.0f}x.")
 
@@ -432,16 +434,18 @@ def bench_scaling(ctx: "Context") -> dict:
                               conv_per_window=int(h.frames_decoded[0]) / w,
                               codec_per_window=DECODE_STATS["frames_grabbed"] / w,  # of the last (only) epoch
                               peak_mem_mb=mem.mb, **({} if mem.gpu_mb is None else dict(gpu_peak_mb=mem.gpu_mb)),
-                              kit_batch_video_mb=2 * N_USED * 3 * H * H / 2**20,
+                              # the frames the backbone reads per window (16 per clip; sliding: C clips)
+                              kit_batch_video_mb=2 * int(h.frames_decoded[0]) / w * 3 * H * H / 2**20,
                               seed_batch_video_mb=2 * T * 3 * H * H / 2**20)
         rows.append(dict(axis=axis, videos=n, T=T, **done[n, T]))
     notes = [f"fit(), 1 epoch, frozen tiny backbone, feature cache OFF (the real per-epoch cost), img_size "
              f"{c['img_size']}, batch_size 2, stride T/2, every video trains (val_fraction 0, no splits.csv). "
              "peak_mem_mb: RSS high-water mark of the whole fit() minus the RSS before it.",
-             "conv/codec_per_window: frames converted (the 16 used; fewer when a short video's padding repeats "
+             "conv/codec_per_window: frames converted (those the backbone uses; fewer when a short video's padding repeats "
              "its last frame) and frames the codec decoded, per window.",
              "kit/seed_batch_video_mb: one batch's uint8 video tensor, computed (B x S x 3 x H x W): the kit "
-             "holds the 16 frames it uses, the seed's way all T before it picks 16."]
+             "holds the S frames its backbone reads (16 per clip: 16 in clip/tokens mode, round(T/32) x 16 in "
+             "sliding mode), the seed's way all T before it picks 16."]
     return dict(title="4. Scaling: epoch time and memory vs videos and vs T (cache off)", rows=rows, notes=notes,
                 summary=dict(points=len(rows), fits=len(done)))
 

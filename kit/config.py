@@ -39,7 +39,7 @@ class RunConfig:
     backbone: str = ""  # auto | videomae | vit2d | tiny; "" = auto on your data, tiny on the demo
     backbone_path: str = ""  # a checkpoint folder on disk (save_pretrained layout)
     model_id: str = "MCG-NJU/videomae-base-finetuned-kinetics"  # Hugging Face id of the 3D backbone
-    visual_mode: str = "tokens"  # clip (the seed) | tokens | sliding
+    visual_mode: str = "sliding"  # clip (the seed) | tokens | sliding (best in `python -m kit compare`)
     use_pose: bool = True  # pose-graph branch, used when keypoints exist
     freeze_backbone: bool = True  # frozen backbone: features are cached after the first epoch
     num_frames: int = 16  # frames per clip the backbone sees

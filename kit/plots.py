@@ -147,7 +147,7 @@ def training_curves(history: pd.DataFrame | str | Path, metrics: Sequence[str] =
         history = read_history(history)
     fig, axes = _figure(1, 2, figsize=(11, 3.8), layout="constrained")
     loss_ax, val_ax = axes[0]
-    x = history["epoch"] + 1 if "epoch" in history else np.arange(1, len(history) + 1)
+    x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)  # numbered from 1
     for col in [c for c in history.columns if c.endswith("loss")]:
         loss_ax.plot(x, history[col], marker="o", label=col)
     loss_ax.set(title="loss", xlabel="epoch", ylabel="loss")
@@ -307,6 +307,9 @@ def label_counts(records, save=None, run_dir=None) -> Figure:
         lab = df[df[task].astype(str) != ""]
         counts = (lab.groupby([task, "split"]).size().unstack("split", fill_value=0) if "split" in lab
                   else lab[task].value_counts().sort_index().to_frame("frames"))
+        if "split" in lab:  # train, val, test in that order, then anything else
+            order = {"train": 0, "val": 1, "test": 2}
+            counts = counts[sorted(counts.columns, key=lambda c: (order.get(c, 3), str(c)))]
         counts.plot.bar(ax=ax, legend="split" in lab and counts.shape[1] > 1, rot=30)
         ax.set(title=task, xlabel="", ylabel="frames")
     return _finish(fig, "label_counts", save, run_dir)

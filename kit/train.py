@@ -116,14 +116,14 @@ def fit(cfg: RunConfig) -> FitResult:
     steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum)
     total_steps = steps_per_epoch * cfg.epochs
 
-    start_epoch, step, best, best_epoch = 0, 0, -1.0, -1
+    start_epoch, step, best, best_epoch = 0, 0, -1.0, 0
     if cfg.resume:
         state = load_checkpoint(out / "last.pt")
         acc.unwrap_model(labeler).load_checkpoint_state(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler") and acc.scaler is not None:
             acc.scaler.load_state_dict(state["scaler"])
-        start_epoch, step = state["epoch"] + 1, state["scheduler"]["step"]
+        start_epoch, step = state["epoch"], state["scheduler"]["step"]  # "epoch" = epochs completed
         best, best_epoch = state["best"], state["best_epoch"]
         set_rng_state(state["rng"])
         log.info(f"[info] Resumed {out.name} after epoch {state['epoch']} (step {step})")
@@ -141,7 +141,8 @@ def fit(cfg: RunConfig) -> FitResult:
         decoded = {"frames_decoded": DECODE_STATS["frames_decoded"], "frames_grabbed": DECODE_STATS["frames_grabbed"]}
         t1 = time.perf_counter()
         val = _validate(acc, labeler, splits["val"], vocab, cfg, cache, gather_object)
-        row = {"epoch": epoch, **train, **val, "train_s": t1 - t0, "val_s": time.perf_counter() - t1,
+        done = epoch + 1  # epochs are numbered from 1 everywhere a person reads them
+        row = {"epoch": done, **train, **val, "train_s": t1 - t0, "val_s": time.perf_counter() - t1,
                # decoding (training windows) and cache counters (training + validation) of this
                # process; DataLoader workers (num_workers > 0) keep their own decode counts
                **decoded,
@@ -150,20 +151,20 @@ def fit(cfg: RunConfig) -> FitResult:
         score = val.get("val_action_acc", -train["train_loss"])
         improved = score > best
         if improved:
-            best, best_epoch = score, epoch
+            best, best_epoch = score, done
         if main:
             append_history(out / "history.csv", row)
-            log.info("[epoch %d] %s", epoch, " ".join(f"{k}={v:.4g}" for k, v in row.items()
+            log.info("[epoch %d/%d] %s", done, cfg.epochs, " ".join(f"{k}={v:.4g}" for k, v in row.items()
                                                       if k != "epoch" and isinstance(v, float)))
             state = {"model": acc.unwrap_model(labeler).checkpoint_state(), "optimizer": optimizer.state_dict(),
                      "scheduler": {"step": step, "total_steps": total_steps},
                      "scaler": acc.scaler.state_dict() if acc.scaler is not None else {},
-                     "rng": rng_state(), "epoch": epoch, "best": best, "best_epoch": best_epoch,
+                     "rng": rng_state(), "epoch": done, "best": best, "best_epoch": best_epoch,
                      "config": cfg.to_dict(), "vocab": vocab, "num_joints": num_joints}
             save_checkpoint(out / "last.pt", state)
             if improved:
                 save_checkpoint(out / "best.pt", state)
-                write_json(out / "metrics.json", {"epoch": epoch, **{k: v for k, v in row.items()
+                write_json(out / "metrics.json", {"epoch": done, **{k: v for k, v in row.items()
                                                                      if k.startswith("val_")}})
         acc.wait_for_everyone()
 
@@ -204,7 +205,7 @@ def _train_one_epoch(acc, labeler, optimizer, loader, cache, cfg, vocab, class_w
                 raise RuntimeError(OOM_HELP) from e
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"loss is {loss.item()} at epoch {epoch} step {step}: stopping. Lower lr (now {cfg.lr}), "
+                    f"loss is {loss.item()} at epoch {epoch + 1} step {step}: stopping. Lower lr (now {cfg.lr}), "
                     "keep grad_clip on, or try mixed_precision='no'; last.pt holds the last good epoch.")
             acc.backward(loss)
             if acc.sync_gradients:

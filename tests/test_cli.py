@@ -15,7 +15,7 @@ pytest_plugins = ["fixtures_run"]
 
 # a valid value unlike the default, per field
 OTHER = {str: "x", int: 3, float: 0.125, dict: {"action": 2.0}}
-CHOICE = {"model_type": "action_only", "backbone": "vit2d", "visual_mode": "sliding", "mixed_precision": "bf16"}
+CHOICE = {"model_type": "action_only", "backbone": "vit2d", "visual_mode": "clip", "mixed_precision": "bf16"}
 
 
 @pytest.mark.parametrize("name,typ", list(field_types().items()))
@@ -44,12 +44,13 @@ def test_unknown_command_and_top_level_help(capsys):
 
 def test_evaluate_flags(trained_run, capsys):
     out = trained_run.parent
-    code = main_evaluate(["--output_dir", str(out), "--split", "val", "--checkpoint", "last", "--batch_size", "1",
+    # the test split: the shared run's eval_val.json belongs to test_evaluate.py
+    code = main_evaluate(["--output_dir", str(out), "--split", "test", "--checkpoint", "last", "--batch_size", "1",
                           "--background", "idle"])
     assert code == 0
     printed = capsys.readouterr().out
     assert f"{trained_run}" in printed and "checkpoint=last" in printed
-    res = json.loads((trained_run / "eval_val.json").read_text())
+    res = json.loads((trained_run / "eval_test.json").read_text())
     assert res["checkpoint"] == "last" and res["background"] == ["idle"]
     assert main_evaluate(["--run", str(trained_run), "--split", "nope"]) == 2
     assert "nope" in capsys.readouterr().err

@@ -68,7 +68,7 @@ def test_evaluate_val_best(trained_run):
 def test_evaluate_last_checkpoint_of_the_newest_run(trained_run):
     res = evaluate(None, split="test", checkpoint="last", output_dir=trained_run.parent)  # None: newest run
     check_result(res, trained_run, "test", "last")
-    assert res["epoch"] == 1
+    assert res["epoch"] == 2  # epochs completed: numbered from 1
     assert json.loads((trained_run / "eval_test.json").read_text()) == res
 
 
