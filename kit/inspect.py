@@ -1,0 +1,406 @@
+"""Looking at data and backbones: the tables, widgets and measurements of notebooks 01 and 02.
+
+The notebooks stay thin (a few calls per cell); what they would otherwise compute inline lives
+here, where it is tested (``kit.report`` does the same for runs, notebooks 03 and 04):
+
+- data (01): :func:`dataset_root`, :func:`dataset_summary`, :func:`class_counts`,
+  :func:`window_frames`, :func:`keypoints_at`, :func:`frame_view`, :func:`frame_scrubber`;
+- backbone (02): :func:`backbone_choice`, :func:`shape_walkthrough`, :func:`sampling_slider`,
+  :func:`time_forward`;
+- both: :func:`project_path` (relative paths from the project root, wherever the kernel runs).
+
+Widgets are plain ipywidgets: they work in JupyterLab and never break a headless (papermill)
+run; the notebooks draw a static figure next to each one for executed copies.
+
+Legend: ``B`` batch, ``T`` frames in a window, ``S`` decoded frames, ``F`` frames per clip,
+``C`` clips per window, ``T'`` token time steps, ``h, w`` patch grid, ``N = h*w``, ``D`` width,
+``K`` feature time points, ``J`` joints, ``L`` frames in a video.
+"""
+from __future__ import annotations
+
+import copy
+import ctypes
+import ctypes.util
+import gc
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .backbones import Backbone
+from .config import RunConfig, resolve_path
+from .data import VideoRecord, read_frames
+from .demo import demo_root
+from .sampler import uniform_indices
+
+__all__ = ["project_path", "dataset_root", "dataset_summary", "class_counts", "window_frames", "keypoints_at",
+           "frame_view", "frame_scrubber", "backbone_choice", "default_device", "shape_walkthrough",
+           "sampling_slider", "time_forward"]
+
+DEMO_NOTE = "synthetic stick figures: the numbers show that the pipeline works, not how good a model is"
+TINY_NOTE = "Its weights are RANDOM: a smoke test of the pipeline that runs anywhere, not a model"
+
+
+# --- paths --------------------------------------------------------------------------------------
+def project_path(path: str | Path) -> str:
+    """``""`` stays ``""`` (= not given); a relative path is taken from the project root.
+
+    So ``data_root="data/mine"`` means the same folder whether a notebook runs from ``notebooks/``
+    (JupyterLab) or from the repository root (``papermill notebooks/...``).
+    """
+    return str(resolve_path(path)) if str(path) else ""
+
+
+def dataset_root(data_root: str | Path = "", output_dir: str | Path = "outputs") -> Path:
+    """The data folder to look at: ``data_root``, or the demo data (generated when absent).
+
+    The demo data lives in ``<output_dir>/demo_data``, where training and evaluation find it too.
+    Prints which one is used.
+    """
+    if str(data_root):
+        root = Path(project_path(data_root))
+        print(f"[info] Data: {root}")
+        return root
+    root = demo_root(resolve_path(output_dir))
+    print(f"[info] No data_root given: using the embedded DEMO data in {root} ({DEMO_NOTE}). "
+          "Pass data_root (papermill: -p data_root /path/to/data) to use your own.")
+    return root
+
+
+# --- the dataset at a glance ----------------------------------------------------------------------
+def _runs(labels) -> list[tuple[str, int]]:
+    """Runs of equal labels as ``(label, length)``, unlabeled ("") runs included."""
+    out: list[tuple[str, int]] = []
+    for lab in labels:
+        if out and out[-1][0] == lab:
+            out[-1] = (lab, out[-1][1] + 1)
+        else:
+            out.append((lab, 1))
+    return out
+
+
+def _split_of(splits: dict | None) -> dict[str, str]:
+    return {r.stem: name for name, recs in (splits or {}).items() for r in recs}
+
+
+def dataset_summary(records: list[VideoRecord], splits: dict[str, list[VideoRecord]] | None = None) -> pd.DataFrame:
+    """One row per video: split, frames, fps, seconds, resolution, joints, and per task the
+    number of labelled segments and of unlabeled frames. A last row ``total`` sums the counts."""
+    split = _split_of(splits)
+    rows = []
+    for r in records:
+        row = {"video": r.stem, "split": split.get(r.stem, ""), "frames": r.num_frames, "fps": round(r.fps, 2),
+               "seconds": round(r.num_frames / r.fps, 1) if r.fps else float("nan"),
+               "resolution": f"{r.width}x{r.height}",
+               "joints": 0 if r.keypoints is None else int(r.keypoints.shape[1])}
+        for task, labels in r.labels.items():
+            row[f"{task} segments"] = sum(1 for lab, _ in _runs(labels) if lab)
+            row[f"{task} unlabeled"] = sum(1 for lab in labels if not lab)
+        rows.append(row)
+    df = pd.DataFrame(rows).set_index("video")
+    total = {c: df[c].sum() if c == "frames" or c.endswith((" segments", " unlabeled")) else "" for c in df}
+    total.update(split=f"{len(df)} videos", seconds=round(float(df["seconds"].sum()), 1))
+    return pd.concat([df.astype(object), pd.DataFrame([total], index=["total"], dtype=object)])
+
+
+def class_counts(records: list[VideoRecord], splits: dict[str, list[VideoRecord]] | None = None) -> pd.DataFrame:
+    """Per task and class: labelled frames, their share of the task (%), segments, mean segment
+    length (frames) and videos it occurs in; with ``splits``, frames per split as well."""
+    split = _split_of(splits)
+    stats: dict[tuple[str, str], dict] = {}
+    for r in records:
+        for task, labels in r.labels.items():
+            for lab, n in _runs(labels):
+                if not lab:
+                    continue
+                s = stats.setdefault((task, lab), {"frames": 0, "segments": 0, "videos": set()})
+                s["frames"] += n
+                s["segments"] += 1
+                s["videos"].add(r.stem)
+                if split:
+                    s[split.get(r.stem, "")] = s.get(split.get(r.stem, ""), 0) + n
+    rows = []
+    for (task, lab), s in sorted(stats.items()):
+        rows.append({"task": task, "class": lab, "frames": s["frames"], "segments": s["segments"],
+                     "mean length": round(s["frames"] / s["segments"], 1), "videos": len(s["videos"]),
+                     **{k: s.get(k, 0) for k in (splits or {})}})
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    df.insert(3, "share %", (100 * df["frames"] / df.groupby("task")["frames"].transform("sum")).round(1))
+    return df.set_index(["task", "class"])
+
+
+# --- frames, poses and the scrubber ---------------------------------------------------------------
+def window_frames(record: VideoRecord, T: int, start: int = 0, img_size: int = 224,
+                  positions: str | torch.Tensor = "uniform", num_frames: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frames a window of ``T`` frames from ``start`` gives a backbone, as training decodes them.
+
+    Args:
+        positions: ``"uniform"`` (``num_frames`` spread over the window, the seed's sampling),
+            ``"all"`` (every frame of the window) or window positions ``(S,)``, e.g.
+            ``backbone.sample_positions(T)``.
+
+    Returns:
+        frames ``(S, 3, img_size, img_size)`` uint8 and their absolute frame indices ``(S,)``;
+        positions past the end of the video read its last frame (the padding rule of
+        ``kit.data.WindowDataset``).
+    """
+    if not 0 <= start < record.num_frames:
+        raise ValueError(f"{record.stem}: window start {start} outside the video's frames 0..{record.num_frames - 1}")
+    if isinstance(positions, str):
+        if positions not in ("uniform", "all"):
+            raise ValueError(f"positions must be 'uniform', 'all' or window positions, got {positions!r}")
+        pos = uniform_indices(T, num_frames) if positions == "uniform" else torch.arange(T)
+    else:
+        pos = torch.as_tensor(positions).long()
+    indices = (start + pos).clamp(max=record.num_frames - 1)  # (S,)
+    return read_frames(record.video_path, indices, img_size), indices
+
+
+def keypoints_at(record: VideoRecord, indices) -> np.ndarray:
+    """Keypoints ``(S, J, 3)`` of the given frames; all zeros (nothing drawn) without poses."""
+    idx = np.asarray(torch.as_tensor(indices).long())
+    if record.keypoints is None:
+        return np.zeros((len(idx), 17, 3), np.float32)
+    return record.keypoints[idx]
+
+
+def frame_view(record: VideoRecord, frame: int, img_size: int = 256):
+    """One frame with its pose drawn on it and its labels in the title. Returns a Figure."""
+    from .plots import pose_frames
+
+    frame = int(np.clip(frame, 0, record.num_frames - 1))
+    img = read_frames(record.video_path, [frame], img_size)  # (1, 3, H, W)
+    fig = pose_frames(img, keypoints_at(record, [frame]), [frame], video_size=(record.width, record.height),
+                      ncols=1)
+    fig.set_size_inches(4, 4.4)
+    labels = ", ".join(f"{t}={v[frame] or '(unlabeled)'}" for t, v in record.labels.items())
+    fig.axes[0].set_title(f"{record.stem} frame {frame}/{record.num_frames - 1}\n{labels}", fontsize="small")
+    return fig
+
+
+def frame_scrubber(record: VideoRecord, img_size: int = 256, frame: int = 0):
+    """An ipywidgets slider over the frames of a video showing :func:`frame_view` (frame, labels,
+    pose). Display it; in a headless run it is inert (the notebook adds a static frame_view)."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    slider = widgets.IntSlider(value=frame, min=0, max=record.num_frames - 1, description="frame",
+                               continuous_update=False, layout=widgets.Layout(width="90%"))
+    out = widgets.Output()
+
+    def show(_=None):
+        out.clear_output(wait=True)
+        with out:
+            display(frame_view(record, slider.value, img_size))
+
+    slider.observe(show, names="value")
+    show()
+    return widgets.VBox([slider, out])
+
+
+# --- the backbone ------------------------------------------------------------------------------
+def backbone_choice(cfg: RunConfig) -> str:
+    """Which backbone a config asks for, and why, in words (before loading it)."""
+    name = cfg.resolved_backbone
+    if name == "tiny":
+        why = ("because backbone='' and no data is given: the demo data runs with the tiny backbone"
+               if not cfg.backbone else "as asked (backbone='tiny')")
+        return f"[info] Backbone: tiny, {why}. {TINY_NOTE}."
+    src = f"folder {cfg.backbone_path}" if cfg.backbone_path else cfg.model_id
+    if name == "auto":
+        why = "because backbone='' with your data means auto" if not cfg.backbone else "as asked (backbone='auto')"
+        return (f"[info] Backbone: auto, {why}: the original script's chain. VideoMAE {src} (folder, then the local "
+                "Hugging Face cache, then the hub when online), else a timm 2D ViT, else an error listing "
+                "what was tried. The log lines below say which one loaded.")
+    if name == "videomae":
+        return f"[info] Backbone: videomae from {src}, no fallback (backbone='videomae')."
+    return "[info] Backbone: vit2d, a timm 2D ViT embedding each sampled frame (backbone='vit2d')."
+
+
+def default_device() -> torch.device:
+    """CUDA when there is a GPU, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _mode(backbone: Backbone, mode: str) -> Backbone:
+    """The same backbone (shared weights) in another visual mode; the original is untouched."""
+    view = copy.copy(backbone)
+    view.mode = mode
+    return view
+
+
+def _shape(x) -> str:
+    return "(" + ", ".join(str(int(s)) for s in x) + ")"
+
+
+@torch.no_grad()
+def shape_walkthrough(backbone: Backbone, video: torch.Tensor,
+                      modes: tuple[str, ...] = ("clip", "tokens", "sliding")) -> pd.DataFrame:
+    """The shapes from a window of frames to per-frame features, step by step, per visual mode.
+
+    Every shape is measured by running the backbone (inference, no gradients), not computed.
+
+    Shapes:
+        video ``(B, T, 3, H, W)`` uint8 -> rows: sampled frames ``(B, F, 3, H, W)``, pixel_values
+        ``(B, F, 3, img, img)``, last_hidden_state ``(B, T'*N, D)`` (3D) or patch tokens ``(B, F, N, D)``
+        (2D), token grid ``(B, T', h, w, D)``, then per mode embed ``(B, K, D)`` and per-frame
+        features ``(B, T, D)``.
+    """
+    if video.ndim != 5:
+        raise ValueError(f"video must be (B, T, 3, H, W), got shape {tuple(video.shape)}")
+    B, T = video.shape[:2]
+    Fr, (Tp, h, w) = backbone.num_frames, backbone.token_grid
+    sampled = video[:, uniform_indices(T, Fr)]  # (B, F, 3, H, W)
+    pixels = backbone._pixels(sampled)  # (B, F, 3, img, img) normalised
+    tokens = backbone.tokens(video)  # 3D (B, T'*N, D); 2D (B, F, N, D)
+    D = tokens.shape[-1]
+    grid = tokens.reshape(B, Tp, h, w, D)  # (B, T', h, w, D)
+    rows = [("window video", video.shape, f"{T} frames of the window, decoded at {tuple(video.shape[-2:])} px"),
+            ("sampled frames", sampled.shape, f"{Fr} frames at uniform_indices({T}, {Fr})"),
+            ("pixel_values", pixels.shape, f"resized to {backbone.img_size} px, normalised with the "
+                                           f"backbone's mean/std")]
+    if backbone.is_3d:
+        rows.append(("last_hidden_state", tokens.shape, f"{Tp} tubelet steps x {h}x{w} patches = {Tp * h * w} "
+                                                        f"tokens of width {D}"))
+    else:
+        rows.append(("patch tokens", tokens.shape, f"each of the {Fr} frames alone: {h}x{w} patches (prefix "
+                                                   "tokens dropped)"))
+    rows.append(("token grid", grid.shape, "the same tokens as (time, height, width)"))
+    norm = ", then the checkpoint's fc_norm" if backbone.is_3d and backbone.fc_norm is not None else ""
+    pooling = {"clip": f"mean over every token{norm}: one vector per window (the original script)",
+               "tokens": f"mean over space{norm}: one vector per time step" if backbone.is_3d
+               else "the ViT's pooled vector of each frame",
+               "sliding": "{C} clips of {F} frames, one vector per time step of each"}
+    for mode in modes:
+        view = _mode(backbone, mode)
+        pos = view.sample_positions(T)
+        emb = view.embed(video[:, pos])  # (B, K, D)
+        feats = view.to_frames(emb, T)  # (B, T, D)
+        C = view.num_clips(T)
+        rows.append((f"{mode}: frames decoded", (B, len(pos), *video.shape[2:]), f"{C} clip(s) x {Fr} frames"))
+        rows.append((f"{mode}: embed", emb.shape, pooling[mode].format(C=C, F=Fr)))
+        spread = "expanded to every frame" if mode == "clip" else f"{emb.shape[1]} points interpolated to {T} frames"
+        rows.append((f"{mode}: per-frame features", feats.shape, spread))
+    return pd.DataFrame([(s, _shape(sh), what) for s, sh, what in rows], columns=["step", "shape", "what"])
+
+
+def sampling_slider(backbone: Backbone, T: int = 180, max_T: int = 600):
+    """An ipywidgets slider over the window length ``T`` showing which frames the backbone decodes
+    (``kit.plots.sampling_positions`` of ``backbone.sample_positions(T)``)."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    from .plots import sampling_positions
+
+    lo = backbone.num_frames
+    slider = widgets.IntSlider(value=int(np.clip(T, lo, max_T)), min=lo, max=max(max_T, lo), description="T",
+                               continuous_update=False, layout=widgets.Layout(width="90%"))
+    out = widgets.Output()
+
+    def show(_=None):
+        out.clear_output(wait=True)
+        with out:
+            display(sampling_positions(slider.value, positions=backbone.sample_positions(slider.value)))
+
+    slider.observe(show, names="value")
+    show()
+    return widgets.VBox([slider, out])
+
+
+class _PeakRSS:
+    """Peak resident memory (RSS, bytes) of this process while the block runs, sampled every ms.
+
+    ``rise`` is the peak minus the RSS before the block. Freed memory is first handed back to the
+    system (glibc ``malloc_trim``) so that the block has to grow RSS again for what it needs;
+    without that, memory kept from an earlier forward hides the cost. psutil comes with accelerate.
+    """
+
+    method = ("CPU: peak rise of the process's resident memory (RSS) during one forward, sampled every 1 ms "
+              "with psutil after returning freed memory to the system; an estimate")
+
+    def __enter__(self):
+        import psutil
+
+        gc.collect()
+        try:
+            ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+        except (OSError, AttributeError, TypeError):  # not glibc: measure as is
+            pass
+        proc = psutil.Process()
+        self._read = lambda: proc.memory_info().rss
+        self.base = self.peak = self._read()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.001):
+            self.peak = max(self.peak, self._read())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._read())
+        return False
+
+    @property
+    def rise(self) -> int:
+        return max(0, self.peak - self.base)
+
+
+@torch.no_grad()
+def time_forward(backbone: Backbone, video: torch.Tensor, repeats: int = 3,
+                 device: str | torch.device | None = None) -> dict:
+    """Forward time and peak memory of the backbone on whole windows (inference, no gradients).
+
+    Moves the backbone to ``device`` (default CUDA when available, else CPU). Memory of the
+    first forward: on CUDA ``torch.cuda.max_memory_allocated`` (``peak_memory_mb``: minus what
+    was allocated before, i.e. weights and input; ``process_peak_mb``: all of it); on CPU the
+    resident memory of the process sampled with psutil (``memory_method`` says which). Times
+    are the median of ``repeats`` forwards after that first one.
+
+    Shapes:
+        video ``(B, T, 3, H, W)``; a clip is ``F`` sampled frames, ``B * C`` clips per call.
+    """
+    if video.ndim != 5:
+        raise ValueError(f"video must be (B, T, 3, H, W), got shape {tuple(video.shape)}")
+    device = torch.device(device) if device else default_device()
+    backbone.to(device)
+    video = video.to(device)
+    B, T = video.shape[:2]
+    clips = B * backbone.num_clips(T)
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        backbone(video)
+        torch.cuda.synchronize(device)
+        total = torch.cuda.max_memory_allocated(device)
+        rise, method = total - base, "CUDA: torch.cuda.max_memory_allocated during one forward"
+    else:
+        with _PeakRSS() as rss:
+            backbone(video)
+        rise, total, method = rss.rise, rss.peak, rss.method
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        backbone(video)
+        if cuda:
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - t0)
+    sec = float(np.median(times))
+    mib = 2.0**20
+    return {"backbone": backbone.name, "mode": backbone.mode, "device": str(device),
+            "threads": None if cuda else torch.get_num_threads(), "window_T": T, "batch": B,
+            "clips_per_call": clips, "frames_per_clip": backbone.num_frames, "img_size": backbone.img_size,
+            "seconds_per_call": round(sec, 6), "seconds_per_clip": round(sec / clips, 6),
+            "clips_per_second": round(clips / sec, 2), "peak_memory_mb": round(rise / mib, 1),
+            "peak_memory_mb_per_clip": round(rise / mib / clips, 1), "process_peak_mb": round(total / mib, 1),
+            "memory_method": method, "repeats": max(1, repeats)}
