@@ -120,8 +120,8 @@ class Backbone(nn.Module):
         return pos.view(-1, self.tubelet).mean(1)  # (C*T', tubelet) -> (C*T',)
 
     # --- features -------------------------------------------------------------------------------
-    def _pixels(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 or [0, 1] float ``(B, S, 3, H, W)`` -> normalized ``(B, S, 3, img, img)`` float."""
+    def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
+        """The model input: uint8 or [0, 1] float ``(B, S, 3, H, W)`` -> resized, normalized ``(B, S, 3, img, img)``."""
         x = frames.to(self._mean.device)
         if x.dtype == torch.uint8:
             x = x.float() / 255
@@ -163,7 +163,7 @@ class Backbone(nn.Module):
             raise ValueError(f"embed expects S = {want} frames (mode={self.mode!r}), got {tuple(frames.shape)}")
         C = S // Fr
         with self._context():
-            x = self._pixels(frames)  # (B, S, 3, img, img)
+            x = self.preprocess(frames)  # (B, S, 3, img, img)
             if self.is_3d:
                 h = self.model(pixel_values=x.reshape(B * C, Fr, *x.shape[2:])).last_hidden_state  # (B*C, T'*N, D)
                 if self.mode == "clip":
@@ -219,7 +219,7 @@ class Backbone(nn.Module):
             dropped). ``token_grid`` gives ``(T', h, w)`` with ``N = h*w``.
         """
         _check_video(video, "video")
-        x = self._pixels(video[:, uniform_indices(video.shape[1], self.num_frames).to(video.device)])
+        x = self.preprocess(video[:, uniform_indices(video.shape[1], self.num_frames).to(video.device)])
         if self.is_3d:
             return self.model(pixel_values=x).last_hidden_state
         h = self.model.forward_features(x.flatten(0, 1))[:, self.prefix_tokens:]  # (B*F, N, D)

@@ -256,7 +256,7 @@ def shape_walkthrough(backbone: Backbone, video: torch.Tensor,
     B, T = video.shape[:2]
     Fr, (Tp, h, w) = backbone.num_frames, backbone.token_grid
     sampled = video[:, uniform_indices(T, Fr)]  # (B, F, 3, H, W)
-    pixels = backbone._pixels(sampled)  # (B, F, 3, img, img) normalised
+    pixels = backbone.preprocess(sampled)  # (B, F, 3, img, img) normalised
     tokens = backbone.tokens(video)  # 3D (B, T'*N, D); 2D (B, F, N, D)
     D = tokens.shape[-1]
     grid = tokens.reshape(B, Tp, h, w, D)  # (B, T', h, w, D)

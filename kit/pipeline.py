@@ -125,14 +125,15 @@ def cached_embeddings(backbone: Backbone, batch: dict, cache: FeatureCache | Non
         return None
     keys = batch["feat_key"]
     out: list[torch.Tensor | None] = [cache.get(k) for k in keys]
-    missing = [i for i, f in enumerate(out) if f is None]
-    if missing:
-        if batch["video"] is None or batch["video_rows"] != missing[: len(batch["video_rows"])]:
-            raise RuntimeError("feature cache changed while a batch was loading; rerun the epoch")
+    if batch["video"] is not None and any(out[i] is None for i in batch["video_rows"]):
         emb = backbone.embed(batch["video"].to(device)).float()  # (B', K, D)
         for row, i in enumerate(batch["video_rows"]):
-            cache.put(keys[i], emb[row])
-            out[i] = emb[row].cpu()
+            if out[i] is None:
+                cache.put(keys[i], emb[row])
+                out[i] = emb[row].cpu()
+    if any(f is None for f in out):  # a window loaded without video whose features then vanished
+        raise RuntimeError("cached features disappeared while a batch was loading (was "
+                           f"{cache.dir} deleted during training?); run again to recompute them")
     return torch.stack(out).to(device)  # (B, K, D)
 
 

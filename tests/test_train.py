@@ -250,3 +250,23 @@ def test_two_process_run_counts_the_same_global_batches(demo10, tmp_path):
     assert (h1.processes, h2.processes) == (1, 2)
     assert h1.global_batches == h2.global_batches == math.ceil(n / batch)
     assert h1.windows == h2.windows == n
+
+
+def test_cached_embeddings_fills_only_what_is_missing():
+    from kit.backbones import load_backbone
+    from kit.cache import FeatureCache
+    from kit.pipeline import cached_embeddings
+
+    backbone = load_backbone("tiny", img_size=32, mode="clip")
+    cache = FeatureCache(backbone.fingerprint)
+    video = torch.randint(0, 256, (2, 16, 3, 32, 32), dtype=torch.uint8)
+    fresh = backbone.embed(video)
+    cache.put("a", torch.full_like(fresh[0], 7.0))  # row 0 was cached after its item was loaded
+    batch = {"feat_key": ["a", "b"], "video": video, "video_rows": [0, 1]}
+    out = cached_embeddings(backbone, batch, cache, torch.device("cpu"))
+    assert torch.equal(out[0], torch.full_like(fresh[0], 7.0))  # the cache wins, no overwrite
+    torch.testing.assert_close(out[1], fresh[1])
+    torch.testing.assert_close(cache.get("b"), fresh[1])
+    with pytest.raises(RuntimeError, match="disappeared"):
+        cached_embeddings(backbone, {"feat_key": ["a", "zzz"], "video": None, "video_rows": []}, cache,
+                          torch.device("cpu"))
