@@ -61,7 +61,10 @@ class FeatureCache:
         return value
 
     def put(self, key: str, features: torch.Tensor) -> None:
+        """Stores finite features; NaN/inf ones (an fp16 overflow, say) are never cached."""
         features = features.detach().to("cpu", torch.float32).contiguous()
+        if not torch.isfinite(features).all():
+            return
         self._mem[key] = features
         if self.dir is not None:
             save_checkpoint(self.dir / f"{key}.pt", {"features": features, "fingerprint": self.fingerprint})

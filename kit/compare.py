@@ -15,6 +15,7 @@ import time
 
 from .config import VISUAL_MODES, RunConfig, resolve_path
 from .evaluate import evaluate
+from .runs import run_splits
 from .train import fit
 
 COLUMNS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
@@ -58,6 +59,11 @@ def to_markdown(rows: list[dict], header: str = "") -> str:
     return "\n".join(lines)
 
 
+def _split_sizes(cfg: RunConfig) -> dict[str, int]:
+    """Videos per split, exactly as training will split them."""
+    return {k: len(v) for k, v in run_splits(cfg)[1].items()}
+
+
 def main_compare(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m kit compare", description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=40, help="epochs per variant (default 40)")
@@ -67,13 +73,19 @@ def main_compare(argv: list[str]) -> int:
     p.add_argument("--train_T", type=int, default=128)
     p.add_argument("--val_T", type=int, default=128)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds averaged per variant")
-    p.add_argument("--split", default="test", help="split the table reports (default test)")
+    p.add_argument("--split", default="test", help="split the table reports (default test; val when the data has "
+                   "no test videos)")
+    p.add_argument("--test_fraction", type=float, default=0.0, help="held-out share of videos when there is no "
+                   "splits.csv (default 0)")
     p.add_argument("--output_dir", default="outputs")
     a = p.parse_args(argv)
     base = RunConfig(data_root=a.data_root, backbone=a.backbone, epochs=a.epochs, img_size=a.img_size,
-                     train_T=a.train_T, val_T=a.val_T, output_dir=a.output_dir)
-    rows = compare(base, seeds=tuple(a.seeds), split=a.split)
-    header = (f"Action task, {a.split} split; backbone={base.resolved_backbone}, epochs={a.epochs}, "
+                     train_T=a.train_T, val_T=a.val_T, output_dir=a.output_dir, test_fraction=a.test_fraction)
+    split = a.split if _split_sizes(base).get(a.split) else "val"  # checked before hours of training
+    if split != a.split:
+        print(f"[warn] the data has no {a.split!r} videos: reporting the val split instead")
+    rows = compare(base, seeds=tuple(a.seeds), split=split)
+    header = (f"Action task, {split} split; backbone={base.resolved_backbone}, epochs={a.epochs}, "
               f"img_size={a.img_size}, train_T={a.train_T}, val_T={a.val_T}, mean over seeds {a.seeds}; "
               f"{time.strftime('%Y-%m-%d')}.\n")
     table = to_markdown(rows, header)

@@ -26,12 +26,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .cache import FeatureCache
 from .config import CHECKPOINTS, RunConfig
 from .data import IGNORE_INDEX
 from .metrics import confusion, per_class_report, task_metrics
 from .model import build_model
-from .pipeline import FrameLabeler, VideoPrediction, backbone_for, predict_videos
+from .pipeline import FrameLabeler, VideoPrediction, backbone_for, feature_cache, predict_videos
 from .runs import latest_run, load_checkpoint, read_json, run_records, write_json
 
 log = logging.getLogger("kit")
@@ -76,14 +75,16 @@ def evaluate(run_dir: str | Path | None = None, split: str = "val", checkpoint: 
     records = [by_stem[s] for s in splits[split]]
 
     backbone = backbone_for(cfg, freeze=True)
+    trained_with = state.get("backbone_fingerprint", backbone.fingerprint)
+    if trained_with != backbone.fingerprint:  # e.g. the 'auto' chain now finds another model
+        raise ValueError(f"run {run} was trained with backbone {trained_with}, but {backbone.fingerprint} "
+                         "loaded now: restore that backbone (backbone_path, the HF cache) to evaluate this run")
     num_joints = state.get("num_joints", 17)
     head = build_model(cfg, backbone.feature_dim, vocab, num_joints=num_joints)
     labeler = FrameLabeler(backbone, head)
     labeler.load_checkpoint_state(state["model"])
     labeler.to(device).eval()
-    cache = None
-    if cfg.freeze_backbone and cfg.feature_cache:  # the cache training filled (same windows as validation)
-        cache = FeatureCache(backbone.fingerprint, run.parent / ".feature_cache")
+    cache = feature_cache(backbone, cfg, output_dir=run.parent)  # the one training filled
 
     preds = predict_videos(labeler, records, vocab, cfg.val_T, cfg.img_size, device, cache,
                            batch_size=batch_size or cfg.batch_size, progress=progress)

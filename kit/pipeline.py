@@ -15,16 +15,44 @@ from torch import nn
 
 from .backbones import Backbone, load_backbone
 from .cache import FeatureCache
-from .config import RunConfig
+from .config import RunConfig, resolve_path
 from .data import IGNORE_INDEX, VideoRecord, WindowDataset, collate, video_key
 from .sampler import Window, eval_windows
 
 
+def mixed_precision(choice: str) -> str:
+    """``auto`` -> bf16 on a GPU with native bf16 (Ampere and newer), fp16 on older GPUs, no on CPU."""
+    if choice != "auto":
+        return choice
+    if not torch.cuda.is_available():
+        return "no"
+    return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
+
+
 def backbone_for(cfg: RunConfig, freeze: bool | None = None) -> Backbone:
-    """The backbone a config asks for (``cfg.resolved_backbone``: tiny on the demo data)."""
-    return load_backbone(cfg.resolved_backbone, model_id=cfg.model_id, path=cfg.backbone_path or None,
-                         mode=cfg.visual_mode, img_size=cfg.img_size, num_frames=cfg.num_frames,
-                         freeze=cfg.freeze_backbone if freeze is None else freeze)
+    """The backbone a config asks for (``cfg.resolved_backbone``: tiny on the demo data).
+
+    Its forward runs in the run's mixed precision on a GPU, in training, validation and
+    evaluation alike, so cached features mean the same thing wherever they were computed.
+    """
+    backbone = load_backbone(cfg.resolved_backbone, model_id=cfg.model_id, path=cfg.backbone_path or None,
+                             mode=cfg.visual_mode, img_size=cfg.img_size, num_frames=cfg.num_frames,
+                             freeze=cfg.freeze_backbone if freeze is None else freeze)
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
+    backbone.autocast_dtype = dtypes.get(mixed_precision(cfg.mixed_precision))
+    return backbone
+
+
+def feature_cache(backbone: Backbone, cfg: RunConfig, output_dir=None) -> FeatureCache | None:
+    """The run's feature cache (frozen backbone and ``feature_cache=True``), else None.
+
+    Keyed by the backbone's fingerprint and the precision its features are computed in.
+    """
+    if not (cfg.freeze_backbone and cfg.feature_cache):
+        return None
+    precision = str(backbone.autocast_dtype) if torch.cuda.is_available() else "float32"
+    directory = resolve_path(output_dir or cfg.output_dir) / ".feature_cache"
+    return FeatureCache(f"{backbone.fingerprint}|{precision}", directory)
 
 
 class FrameLabeler(nn.Module):
@@ -169,7 +197,7 @@ def predict_videos(labeler: FrameLabeler, records: list[VideoRecord], vocab: dic
     for batch in loader:
         emb = cached_embeddings(labeler.backbone, batch, cache, device)
         video = None if emb is not None else batch["video"].to(device)
-        pose = batch["pose"].to(device) if bool(batch["has_pose"].any()) else None
+        pose = batch["pose"].to(device)  # zeros (masked) for videos without keypoints
         mask = batch["mask"].to(device)
         stages = labeler(emb, video, T, pose, mask)
         for b, w in enumerate(batch["window"]):

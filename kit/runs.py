@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from .config import RunConfig, resolve_path
-from .data import VideoRecord, load_records
+from .data import VideoRecord, load_records, split_records
 from .demo import demo_root
 
 log = logging.getLogger("kit")
@@ -76,8 +76,14 @@ def data_paths(cfg: RunConfig, output_dir: str | Path | None = None) -> dict[str
 
 def run_records(cfg: RunConfig, output_dir: str | Path | None = None) -> list[VideoRecord]:
     """Every video of the config's data, checked (``kit.data.load_records``)."""
+    return run_splits(cfg, output_dir)[0]
+
+
+def run_splits(cfg: RunConfig, output_dir: str | Path | None = None) -> tuple[list[VideoRecord], dict]:
+    """Every video of the config's data and ``{train, val, test: [VideoRecord]}`` as training splits them."""
     paths = data_paths(cfg, output_dir)
-    return load_records(paths["data_root"], paths["annotations"], paths["videos"], paths["poses"])
+    records = load_records(paths["data_root"], paths["annotations"], paths["videos"], paths["poses"])
+    return records, split_records(records, paths["splits"], cfg.val_fraction, cfg.test_fraction, cfg.seed)
 
 
 # --- small files ----------------------------------------------------------------------------------
@@ -129,8 +135,8 @@ def rng_state() -> dict:
     state = {"torch": torch.get_rng_state(), "python": random.getstate(),
              "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
                        "has_gauss": int(np_state[3]), "gauss": float(np_state[4])}}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available():  # this process's own device only: other ranks' states are theirs
+        state["cuda"] = torch.cuda.get_rng_state()
     return state
 
 
@@ -139,8 +145,8 @@ def set_rng_state(state: dict) -> None:
     random.setstate(_as_tuple(state["python"]))
     n = state["numpy"]
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if isinstance(state.get("cuda"), torch.Tensor) and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
 
 
 def _as_tuple(x):

@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .cache import FeatureCache
-from .config import RunConfig, resolve_path
-from .data import DECODE_STATS, build_vocab, load_records, reset_decode_stats, split_records, tasks_of
+from .config import RunConfig, field_names
+from .data import DECODE_STATS, build_vocab, reset_decode_stats, tasks_of
 from .metrics import segment_metrics
 from .model import build_model, class_weights_from_counts, segmentation_loss
-from .pipeline import CachedWindows, FrameLabeler, backbone_for, cached_embeddings, collate_windows, predict_videos
-from .runs import (append_history, data_paths, load_checkpoint, new_run_name, read_history, rng_state, run_dir,
+from .pipeline import (CachedWindows, FrameLabeler, backbone_for, cached_embeddings, collate_windows, feature_cache,
+                       mixed_precision, predict_videos)
+from .runs import (append_history, load_checkpoint, run_splits, new_run_name, read_history, rng_state, run_dir,
                    save_checkpoint, set_rng_state, write_json)
 from .sampler import jittered, shuffled, train_windows
 
@@ -55,38 +55,78 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def mixed_precision(cfg: RunConfig) -> str:
-    if cfg.mixed_precision != "auto":
-        return cfg.mixed_precision
-    if not torch.cuda.is_available():
-        return "no"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+RESUMABLE = ("epochs", "num_workers", "resume", "output_dir", "run_name")  # may change on --resume
+
+
+def resumed_config(cfg: RunConfig, out: Path) -> RunConfig:
+    """The run's saved config, with the fields a resume may change taken from ``cfg``.
+
+    ``--run_name NAME --resume`` alone continues the run exactly as it was configured; a field
+    set to something else than both its default and the saved value is an error, not a silent
+    change of data, model or optimisation halfway through a run.
+    """
+    if not (out / "last.pt").is_file() or not (out / "config.json").is_file():
+        raise FileNotFoundError(f"resume=True but {out / 'last.pt'} does not exist: nothing to resume "
+                                "(check output_dir and run_name, or drop --resume to start afresh)")
+    saved, default = RunConfig.load(out / "config.json"), RunConfig()
+    clash = [f"{k}={getattr(cfg, k)!r} (the run has {getattr(saved, k)!r})" for k in field_names()
+             if k not in RESUMABLE and getattr(cfg, k) not in (getattr(default, k), getattr(saved, k))]
+    if clash:
+        raise ValueError(f"--resume continues {out} with its saved config.json, but these differ: "
+                         f"{'; '.join(clash)}. Drop them, or start a new run_name.")
+    epochs = cfg.epochs if cfg.epochs != default.epochs else saved.epochs
+    return saved.replace(resume=True, epochs=epochs, num_workers=cfg.num_workers,
+                         output_dir=cfg.output_dir, run_name=cfg.run_name)
+
+
+def _trainable_tasks(train_records) -> list[str]:
+    """Label columns with at least one label in the training split ("action" first)."""
+    tasks = tasks_of(train_records)
+    keep = [t for t in tasks if t == "action" or any(v for r in train_records for v in r.labels.get(t, ()))]
+    if len(keep) < len(tasks):
+        log.warning(f"[warn] No training labels for {sorted(set(tasks) - set(keep))}: those columns get no head")
+    return keep
+
+
+def _accelerator(cfg: RunConfig):
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:  # a second fit() in one kernel may change precision
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+    return Accelerator(mixed_precision=mixed_precision(cfg.mixed_precision),
+                       gradient_accumulation_steps=cfg.grad_accum,
+                       cpu=not torch.cuda.is_available())  # cpu=True lets gloo run several CPU processes
 
 
 def fit(cfg: RunConfig) -> FitResult:
     """Trains (or with ``cfg.resume`` continues) a run and returns its folder, history and metrics."""
-    from accelerate import Accelerator
-    from accelerate.utils import gather_object, set_seed
+    from accelerate.utils import broadcast_object_list, gather_object, set_seed
 
-    cfg = cfg.replace(run_name=cfg.run_name or new_run_name())
-    acc = Accelerator(mixed_precision=mixed_precision(cfg), gradient_accumulation_steps=cfg.grad_accum,
-                      cpu=not torch.cuda.is_available())  # cpu=True lets gloo run several CPU processes
-    out = run_dir(cfg)
+    acc = _accelerator(cfg)
     main = acc.is_main_process
+    # every process must agree on the run's name (a timestamp could differ across a second boundary)
+    cfg = cfg.replace(run_name=broadcast_object_list([cfg.run_name or new_run_name()])[0])
+    out = run_dir(cfg)
+    if cfg.resume:
+        cfg = resumed_config(cfg, out)
     if main:
         out.mkdir(parents=True, exist_ok=True)
         _log_to(out / "train.log")
-    if cfg.resume and not (out / "last.pt").is_file():
-        raise FileNotFoundError(f"resume=True but {out / 'last.pt'} does not exist: nothing to resume "
-                                "(check output_dir and run_name, or drop --resume to start afresh)")
     set_seed(cfg.seed)
 
     # --- data ---------------------------------------------------------------------------------
-    paths = data_paths(cfg)
-    records = load_records(paths["data_root"], paths["annotations"], paths["videos"], paths["poses"])
-    splits = split_records(records, paths["splits"], cfg.val_fraction, cfg.test_fraction, cfg.seed)
-    tasks = ["action"] if cfg.model_type == "action_only" else tasks_of(records)
+    with acc.main_process_first():  # the demo data is generated once, by the main process
+        records, splits = run_splits(cfg)
+    tasks = ["action"] if cfg.model_type == "action_only" else _trainable_tasks(splits["train"])
     vocab = build_vocab(splits["train"], tasks)
+    num_joints = next((r.keypoints.shape[1] for r in records if r.keypoints is not None), 17)
+    if cfg.resume:
+        state = load_checkpoint(out / "last.pt")
+        if state["vocab"] != vocab or state.get("num_joints", num_joints) != num_joints:
+            raise ValueError(f"cannot resume {out}: the data's label vocabulary or joint count changed since the "
+                             f"run started (was {state['vocab']}, now {vocab}); start a new run_name")
     if main:
         cfg.save(out / "config.json")
         write_json(out / "labels.json", vocab)
@@ -96,15 +136,16 @@ def fit(cfg: RunConfig) -> FitResult:
 
     # --- model --------------------------------------------------------------------------------
     backbone = backbone_for(cfg)
-    num_joints = next((r.keypoints.shape[1] for r in records if r.keypoints is not None), 17)
+    if cfg.resume and state.get("backbone_fingerprint", backbone.fingerprint) != backbone.fingerprint:
+        raise ValueError(f"cannot resume {out}: it was trained with backbone {state['backbone_fingerprint']}, "
+                         f"but {backbone.fingerprint} loaded now (the 'auto' chain found another model?); "
+                         "restore that backbone (backbone_path, the HF cache) or start a new run_name")
     head = build_model(cfg, backbone.feature_dim, vocab, num_joints=num_joints)
     labeler = FrameLabeler(backbone, head)
     params = [p for p in labeler.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     frozen = cfg.freeze_backbone
-    cache = None
-    if frozen and cfg.feature_cache:
-        cache = FeatureCache(backbone.fingerprint, resolve_path(cfg.output_dir) / ".feature_cache")
+    cache = feature_cache(backbone, cfg)
     class_weights = _class_weights(splits["train"], vocab) if cfg.class_weights else None
 
     lengths = [r.num_frames for r in splits["train"]]
@@ -116,9 +157,8 @@ def fit(cfg: RunConfig) -> FitResult:
     steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum)
     total_steps = steps_per_epoch * cfg.epochs
 
-    start_epoch, step, best, best_epoch = 0, 0, -1.0, 0
+    start_epoch, step, best, best_epoch = 0, 0, -math.inf, 0
     if cfg.resume:
-        state = load_checkpoint(out / "last.pt")
         acc.unwrap_model(labeler).load_checkpoint_state(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler") and acc.scaler is not None:
@@ -148,7 +188,9 @@ def fit(cfg: RunConfig) -> FitResult:
                **decoded,
                "cache_hits": cache.hits - hits0 if cache is not None else 0,
                "cache_misses": cache.misses - misses0 if cache is not None else 0}
-        score = val.get("val_action_acc", -train["train_loss"])
+        score = val.get("val_action_acc", math.nan)
+        if not math.isfinite(score):  # no validation video, or none with a known action label
+            score = -train["train_loss"]
         improved = score > best
         if improved:
             best, best_epoch = score, done
@@ -160,12 +202,13 @@ def fit(cfg: RunConfig) -> FitResult:
                      "scheduler": {"step": step, "total_steps": total_steps},
                      "scaler": acc.scaler.state_dict() if acc.scaler is not None else {},
                      "rng": rng_state(), "epoch": done, "best": best, "best_epoch": best_epoch,
-                     "config": cfg.to_dict(), "vocab": vocab, "num_joints": num_joints}
-            save_checkpoint(out / "last.pt", state)
-            if improved:
+                     "config": cfg.to_dict(), "vocab": vocab, "num_joints": num_joints,
+                     "backbone_fingerprint": backbone.fingerprint}
+            if improved:  # best first: last.pt must never name a best epoch that best.pt lacks
                 save_checkpoint(out / "best.pt", state)
                 write_json(out / "metrics.json", {"epoch": done, **{k: v for k, v in row.items()
                                                                      if k.startswith("val_")}})
+            save_checkpoint(out / "last.pt", state)
         acc.wait_for_everyone()
 
     history = read_history(out) if (out / "history.csv").is_file() else pd.DataFrame()
@@ -189,7 +232,7 @@ def _train_one_epoch(acc, labeler, optimizer, loader, cache, cfg, vocab, class_w
     t0 = time.perf_counter()
     for batch in bar:
         with acc.accumulate(labeler):
-            pose = batch["pose"] if bool(batch["has_pose"].any()) else None
+            pose = batch["pose"]  # zeros (masked) where a video has none: every rank runs the same graph
             emb, video = None, batch["video"]
             if cfg.freeze_backbone:  # features without a graph, from the cache when there is one
                 with torch.no_grad(), acc.autocast():

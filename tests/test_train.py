@@ -80,10 +80,9 @@ def test_cache_second_epoch_reads_no_video_and_matches_recomputation(trained, de
     assert (h.frames_decoded.iloc[1:] == 0).all() and (h.cache_misses.iloc[1:] == 0).all()
     assert (h.cache_hits.iloc[1:] > 0).all()
     # every cached entry equals the backbone run afresh on freshly decoded frames
-    from kit.cache import FeatureCache
-    from kit.pipeline import CachedWindows, backbone_for
+    from kit.pipeline import CachedWindows, backbone_for, feature_cache
     backbone = backbone_for(cfg)
-    cache = FeatureCache(backbone.fingerprint, Path(cfg.output_dir) / ".feature_cache")
+    cache = feature_cache(backbone, cfg)
     train = split_records(load_records(demo10), str(demo10 / "splits.csv"))["train"]
     windows = train_windows([r.num_frames for r in train], cfg.train_T, cfg.train_stride)
     ds = CachedWindows(train, {"action": []}, windows[:3], backbone, cfg.img_size, cache)
@@ -270,3 +269,41 @@ def test_cached_embeddings_fills_only_what_is_missing():
     with pytest.raises(RuntimeError, match="disappeared"):
         cached_embeddings(backbone, {"feat_key": ["a", "zzz"], "video": None, "video_rows": []}, cache,
                           torch.device("cpu"))
+
+
+def test_resume_uses_the_saved_config_and_refuses_changes(trained, tmp_path):
+    import shutil
+    cfg, result = trained
+    run = tmp_path / "copy"
+    shutil.copytree(result.run_dir, run)
+    with pytest.raises(ValueError, match="lr=0.5"):
+        fit(cfg.replace(output_dir=str(tmp_path), run_name="copy", resume=True, lr=0.5))
+    # only the run's name, place and a longer schedule: everything else comes from config.json
+    more = fit(RunConfig(output_dir=str(tmp_path), run_name="copy", resume=True, epochs=cfg.epochs + 1))
+    assert len(more.history) == cfg.epochs + 1
+    saved = RunConfig.load(run / "config.json")
+    assert saved.data_root == cfg.data_root and saved.backbone == "tiny" and saved.epochs == cfg.epochs + 1
+
+
+def test_evaluate_refuses_a_different_backbone(trained, tmp_path):
+    import shutil
+    from kit.evaluate import evaluate
+    _, result = trained
+    run = tmp_path / "copy"
+    shutil.copytree(result.run_dir, run)
+    state = load_checkpoint(run / "best.pt")
+    state["backbone_fingerprint"] = "vit2d-tokens-224px-16f-0123456789ab"
+    save_checkpoint(run / "best.pt", state)
+    with pytest.raises(ValueError, match="trained with backbone vit2d"):
+        evaluate(run)
+
+
+def test_pose_branch_stays_in_the_graph_without_keypoints():
+    """DDP needs every trainable parameter in every step: videos without keypoints pass zero poses."""
+    from kit.model import build_model, segmentation_loss
+    head = build_model(RunConfig(tcn_layers=2, tcn_channels=8, pose_dim=8), 16, {"action": ["a", "b"]})
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    stages = head(torch.randn(2, 12, 16), torch.zeros(2, 12, 17, 3), mask)  # what the loader gives: zeros
+    loss, _ = segmentation_loss(stages, {"action": torch.zeros(2, 12, dtype=torch.long)}, mask)
+    loss.backward()
+    assert all(p.grad is not None for p in head.parameters() if p.requires_grad)
