@@ -56,7 +56,8 @@ class RunConfig:
     # --- optimisation -----------------------------------------------------------------------
     epochs: int = 10  # passes over the training windows
     batch_size: int = 2  # windows per step (per process)
-    lr: float = 1e-3  # peak AdamW learning rate
+    lr: float = 1e-3  # peak AdamW learning rate of the head
+    backbone_lr: float = 1e-5  # peak learning rate of the backbone when freeze_backbone=False
     weight_decay: float = 0.01  # AdamW weight decay
     warmup_steps: int = 20  # linear warm-up, then cosine decay to 0
     grad_accum: int = 1  # gradient accumulation steps
@@ -91,8 +92,8 @@ class RunConfig:
             raise ValueError("RunConfig.val_fraction + test_fraction must be < 1 (nothing left to train on)")
         if self.window_stride < 0 or self.num_workers < 0 or self.warmup_steps < 0:
             raise ValueError("RunConfig.window_stride, num_workers and warmup_steps must be >= 0")
-        if self.lr <= 0:
-            raise ValueError(f"RunConfig.lr must be > 0, got {self.lr}")
+        if self.lr <= 0 or self.backbone_lr <= 0:
+            raise ValueError(f"RunConfig.lr and backbone_lr must be > 0, got {self.lr}, {self.backbone_lr}")
 
     # --- (de)serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:

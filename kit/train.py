@@ -142,8 +142,10 @@ def fit(cfg: RunConfig) -> FitResult:
                          "restore that backbone (backbone_path, the HF cache) or start a new run_name")
     head = build_model(cfg, backbone.feature_dim, vocab, num_joints=num_joints)
     labeler = FrameLabeler(backbone, head)
-    params = [p for p in labeler.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    groups = [{"params": [p for p in head.parameters() if p.requires_grad], "peak_lr": cfg.lr}]
+    if not cfg.freeze_backbone:  # pretrained weights move slowly: their own, lower peak
+        groups.append({"params": [p for p in backbone.parameters() if p.requires_grad], "peak_lr": cfg.backbone_lr})
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     frozen = cfg.freeze_backbone
     cache = feature_cache(backbone, cfg)
     class_weights = _class_weights(splits["train"], vocab) if cfg.class_weights else None
@@ -255,7 +257,7 @@ def _train_one_epoch(acc, labeler, optimizer, loader, cache, cfg, vocab, class_w
                 if cfg.grad_clip > 0:
                     acc.clip_grad_norm_(labeler.parameters(), cfg.grad_clip)
                 for g in optimizer.param_groups:
-                    g["lr"] = lr_at(step, total_steps, cfg.warmup_steps, cfg.lr)
+                    g["lr"] = lr_at(step, total_steps, cfg.warmup_steps, g["peak_lr"])
             optimizer.step()
             optimizer.zero_grad()
             if acc.sync_gradients:

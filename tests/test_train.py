@@ -307,3 +307,19 @@ def test_pose_branch_stays_in_the_graph_without_keypoints():
     loss, _ = segmentation_loss(stages, {"action": torch.zeros(2, 12, dtype=torch.long)}, mask)
     loss.backward()
     assert all(p.grad is not None for p in head.parameters() if p.requires_grad)
+
+
+def test_finetuning_trains_the_backbone_at_its_own_rate(demo10, tmp_path):
+    from kit.pipeline import backbone_for
+    cfg = RunConfig(data_root=str(demo10), output_dir=str(tmp_path), run_name="ft", epochs=1, freeze_backbone=False,
+                    backbone_lr=1e-4, **{**SMALL, "train_T": 48, "val_T": 48})
+    result = fit(cfg)
+    state = load_checkpoint(result.run_dir / "last.pt")
+    assert state["model"]["backbone"], "a trained backbone is saved with the head"
+    assert [g["peak_lr"] for g in state["optimizer"]["param_groups"]] == [cfg.lr, 1e-4]
+    before = backbone_for(cfg).state_dict()
+    moved = [k for k, v in state["model"]["backbone"].items() if v.dtype.is_floating_point
+             and not torch.equal(v, before[k])]
+    assert moved, "fine-tuning left every backbone weight unchanged"
+    assert result.history.frames_decoded.iloc[0] > 0  # no feature cache for a trainable backbone
+    assert not (tmp_path / ".feature_cache").exists()
