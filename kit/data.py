@@ -445,7 +445,7 @@ class WindowDataset(torch.utils.data.Dataset):
         pos = torch.arange(w.T) if self.decode == "all" else torch.as_tensor(self.positions(w.T)).long()
         if len(pos) and (pos.min() < 0 or pos.max() >= w.T):
             raise ValueError(f"positions({w.T}) returned {pos.tolist()}: must lie in 0..{w.T - 1}")
-        video_frames = (w.start + pos).clamp(max=rec.num_frames - 1)  # (S,) padding reads the last frame
+        video_frames = w.decoded(pos, rec.num_frames)  # (S,)
         if self.decode == "none":
             video = torch.zeros(0, 3, self.img_size, self.img_size, dtype=torch.uint8)
         else:

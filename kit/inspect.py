@@ -34,7 +34,7 @@ from .backbones import Backbone
 from .config import RunConfig, resolve_path
 from .data import VideoRecord, read_frames
 from .demo import demo_root
-from .sampler import uniform_indices
+from .sampler import Window, uniform_indices
 
 __all__ = ["project_path", "dataset_root", "dataset_summary", "class_counts", "window_frames", "keypoints_at",
            "frame_view", "frame_scrubber", "backbone_choice", "default_device", "shape_walkthrough",
@@ -157,7 +157,7 @@ def window_frames(record: VideoRecord, T: int, start: int = 0, img_size: int = 2
         pos = uniform_indices(T, num_frames) if positions == "uniform" else torch.arange(T)
     else:
         pos = torch.as_tensor(positions).long()
-    indices = (start + pos).clamp(max=record.num_frames - 1)  # (S,)
+    indices = Window(0, start, T).decoded(pos, record.num_frames)  # (S,)
     return read_frames(record.video_path, indices, img_size), indices
 
 

@@ -121,7 +121,7 @@ class CachedWindows(torch.utils.data.Dataset):
         rec = self.records[w.video]
         if rec.video_path not in self._ids:
             self._ids[rec.video_path] = video_key(rec.video_path)  # path|size|mtime_ns
-        frames = (w.start + self.backbone.sample_positions(w.T)).clamp(max=rec.num_frames - 1)
+        frames = w.decoded(self.backbone.sample_positions(w.T), rec.num_frames)  # what the dataset decodes
         return self.cache.key(self._ids[rec.video_path], frames)
 
     def __getitem__(self, i: int) -> dict:

@@ -44,6 +44,10 @@ class Window:
         idx = torch.arange(self.start, self.start + self.T)
         return torch.where(idx < length, idx, torch.full_like(idx, -1))
 
+    def decoded(self, positions: torch.Tensor, length: int) -> torch.Tensor:
+        """Absolute frames to decode for window ``positions`` ``(S,)``; padding reads the last frame."""
+        return (self.start + positions).clamp(max=length - 1)
+
     def mask(self, length: int) -> torch.Tensor:
         """``True`` for real frames, ``False`` for padding past the end of a ``length`` video. ``(T,)``"""
         return window_mask(self.start, self.T, length)

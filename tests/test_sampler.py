@@ -77,3 +77,8 @@ def test_jittered_stays_inside_the_video():
     ws = train_windows(lengths, 180, 90)
     for w in jittered(ws, lengths, seed=0, epoch=3):
         assert 0 <= w.start <= max(0, lengths[w.video] - w.T)
+
+
+def test_window_decoded_frames_clamp_padding_to_the_last_frame():
+    from kit.sampler import Window
+    assert Window(0, 10, 8).decoded(torch.tensor([0, 3, 7]), length=15).tolist() == [10, 13, 14]

@@ -88,7 +88,7 @@ def test_cache_second_epoch_reads_no_video_and_matches_recomputation(trained, de
     ds = CachedWindows(train, {"action": []}, windows[:3], backbone, cfg.img_size, cache)
     for i in range(3):
         w = windows[i]
-        frames = (w.start + backbone.sample_positions(w.T)).clamp(max=train[w.video].num_frames - 1)
+        frames = w.decoded(backbone.sample_positions(w.T), train[w.video].num_frames)
         fresh = backbone.embed(read_frames(train[w.video].video_path, frames, cfg.img_size)[None])[0]
         torch.testing.assert_close(cache.get(ds.key(i)), fresh, rtol=1e-5, atol=1e-6)
 
