@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from .config import BACKBONES, MIXED_PRECISION, MODEL_TYPES, VISUAL_MODES, RunConfig, field_help, field_types
+from kit.config import BACKBONES, MIXED_PRECISION, MODEL_TYPES, VISUAL_MODES, RunConfig, field_help, field_types
 
 CHOICES = {"model_type": MODEL_TYPES, "backbone": BACKBONES, "visual_mode": VISUAL_MODES,
            "mixed_precision": MIXED_PRECISION}
@@ -53,7 +53,7 @@ def config_from_args(argv: list[str]) -> RunConfig:
 
 def cmd_train(argv: list[str]) -> int:
     cfg = config_from_args(argv)  # before importing torch: --help stays instant
-    from .train import fit
+    from kit.temporal.train import fit
 
     try:
         result = fit(cfg)
@@ -68,25 +68,25 @@ def cmd_train(argv: list[str]) -> int:
 
 
 def cmd_evaluate(argv: list[str]) -> int:
-    from .evaluate import main_evaluate
+    from kit.results.evaluate import main_evaluate
 
     return main_evaluate(argv)
 
 
 def cmd_demo(argv: list[str]) -> int:
-    from .demo import main_demo
+    from kit.data.demo import main_demo
 
     return main_demo(argv)
 
 
 def cmd_compare(argv: list[str]) -> int:
-    from .compare import main_compare
+    from kit.compare import main_compare
 
     return main_compare(argv)
 
 
 def cmd_bench(argv: list[str]) -> int:
-    from .bench import main_bench
+    from kit.bench import main_bench
 
     return main_bench(argv)
 

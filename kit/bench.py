@@ -42,10 +42,10 @@ import cv2
 import numpy as np
 import torch
 
-from .config import RunConfig, project_root, resolve_path
-from .data import DECODE_STATS, VIDEO_EXTS, probe_video, read_frames, reset_decode_stats
-from .demo import make_demo_data
-from .sampler import uniform_indices
+from kit.config import RunConfig, project_root, resolve_path
+from kit.data import DECODE_STATS, VIDEO_EXTS, probe_video, read_frames, reset_decode_stats
+from kit.data.demo import make_demo_data
+from kit.data.windows import uniform_indices
 
 N_USED = 16  # frames per window the 3D path feeds the backbone
 
@@ -214,7 +214,7 @@ def _compare_loaders(windows: list[tuple[Path, int]], T: int, size: int, reps: i
 # --- 2. feature cache ---------------------------------------------------------------------------
 def _fit(cfg: RunConfig):
     """``fit(cfg).history`` and the CPU (``mem.mb``) and CUDA (``mem.gpu_mb``, else None) peaks it added."""
-    from .train import fit  # late: accelerate is slow to import and only sections 2 and 4 need it
+    from kit.temporal.train import fit  # late: accelerate is slow to import and only sections 2 and 4 need it
 
     with contextlib.ExitStack() as stack:
         mem = stack.enter_context(PeakMemory())
@@ -337,7 +337,7 @@ def videomae_base():
 def bench_backbone(ctx: "Context") -> dict:
     from transformers import VideoMAEConfig
 
-    from .backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone, load_backbone
+    from kit.features.backbones import IMAGENET_MEAN, IMAGENET_STD, Backbone, load_backbone
 
     peak = matmul_peak("cpu", torch.float32, ctx.matmul_n_cpu)
     frames = lambda b: torch.randint(0, 256, (b, N_USED, 3, 224, 224), dtype=torch.uint8)  # noqa: E731

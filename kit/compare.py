@@ -13,10 +13,10 @@ import argparse
 import json
 import time
 
-from .config import VISUAL_MODES, RunConfig, resolve_path
-from .evaluate import evaluate
-from .runs import run_splits
-from .train import fit
+from kit.config import VISUAL_MODES, RunConfig, resolve_path
+from kit.results.evaluate import evaluate
+from kit.temporal.runs import run_splits
+from kit.temporal.train import fit
 
 COLUMNS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.demo import make_demo_data
+from kit.data.demo import make_demo_data
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "videos"
 

@@ -18,8 +18,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 def trained_run(demo_root, tmp_path_factory) -> Path:
     """``<tmp>/outputs/t``: 2 epochs of the tiny backbone on the 6-video demo data, evaluated on val."""
     from kit.config import RunConfig
-    from kit.evaluate import evaluate
-    from kit.train import fit
+    from kit.results.evaluate import evaluate
+    from kit.temporal.train import fit
 
     out = tmp_path_factory.mktemp("outputs")
     cfg = RunConfig(data_root=str(demo_root), backbone="tiny", img_size=64, epochs=2, train_T=64, val_T=64,

@@ -1,4 +1,4 @@
-"""kit.backbones: shapes per mode, real save/load round trips, the fallback chain, offline speed.
+"""kit.features.backbones: shapes per mode, real save/load round trips, the fallback chain, offline speed.
 
 Everything runs offline on tiny models; the chain tests point the kit at a temporary Hugging
 Face cache and declare the hub unreachable.
@@ -13,8 +13,8 @@ import textwrap
 import pytest
 import torch
 
-import kit.backbones as kb
-from kit.backbones import load_backbone
+import kit.features.backbones as kb
+from kit.features.backbones import load_backbone
 
 from _tiny_models import MEAN, STD, TIMM_TINY, TINY_IMG, fake_hub_cache, save_tiny_videomae, save_tiny_vit
 
@@ -240,7 +240,7 @@ def test_bad_paths(tmp_path, offline):
 OFFLINE_PROBE = textwrap.dedent("""
     import json, time
     import transformers, timm  # imported before the clock starts: the bound is on the decision
-    from kit import backbones
+    import kit.features.backbones as backbones
     t0 = time.perf_counter()
     if backbones._hub_online():
         print(json.dumps({"online": True})); raise SystemExit

@@ -17,7 +17,7 @@ import torch
 from kit.bench import (SECTIONS, PeakMemory, clip_throughput, format_table, main_bench, seed_read_window,
                        videomae_flops)
 from kit.data import DECODE_STATS, probe_video, read_frames, reset_decode_stats
-from kit.sampler import uniform_indices
+from kit.data.windows import uniform_indices
 
 ROOT = Path(__file__).resolve().parents[1]
 

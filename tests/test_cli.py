@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from kit import demo
+import kit.data.demo as demo
 from kit.__main__ import config_from_args, main
 from kit.config import RunConfig, field_types
 from kit.data import load_records
-from kit.evaluate import main_evaluate
+from kit.results.evaluate import main_evaluate
 
 pytest_plugins = ["fixtures_run"]
 

@@ -1,4 +1,4 @@
-"""kit.data / kit.video: the data contract, frame-exact decoding, bad input, windows."""
+"""kit.data / kit.data.video: the data contract, frame-exact decoding, bad input, windows."""
 from __future__ import annotations
 
 import hashlib
@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import torch
 
-from kit import video
-from kit.data import (DECODE_STATS, IGNORE_INDEX, DataError, WindowDataset, build_vocab, collate,
+import kit.data.video as video
+from kit.data import (DECODE_STATS, IGNORE_INDEX, DataError, build_vocab,
                       load_records, probe_video, read_frames, reset_decode_stats, split_records,
                       tasks_of, validate)
-from kit.sampler import Window, eval_windows, train_windows, uniform_indices
+from kit.data.windows import Window, WindowDataset, collate, eval_windows, train_windows, uniform_indices
 
 
 def sequential(path: Path, size: int) -> np.ndarray:

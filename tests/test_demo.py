@@ -1,4 +1,4 @@
-"""kit.demo: deterministic, valid, and walk_left / walk_right differ only in motion."""
+"""kit.data.demo: deterministic, valid, and walk_left / walk_right differ only in motion."""
 from __future__ import annotations
 
 import time
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kit import demo
+import kit.data.demo as demo
 from kit.data import load_records, split_records, validate
 
 

@@ -1,4 +1,4 @@
-"""kit.evaluate on a short trained tiny run: every frame predicted, files written, CLI, errors."""
+"""kit.results.evaluate on a short trained tiny run: every frame predicted, files written, CLI, errors."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from kit.data import load_records
-from kit.evaluate import METRICS, evaluate, format_table, main_evaluate
+from kit.results.evaluate import METRICS, evaluate, format_table, main_evaluate
 
 pytest_plugins = ["fixtures_run"]
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""kit.inspect: the data tables, frame helpers, widgets and backbone measurements of notebooks 01/02."""
+"""kit.results.inspect: the data tables, frame helpers, widgets and backbone measurements of notebooks 01/02."""
 from __future__ import annotations
 
 import os
@@ -10,11 +10,11 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-import kit.inspect as ki  # noqa: E402
-from kit.backbones import load_backbone  # noqa: E402
+import kit.results.inspect as ki  # noqa: E402
+from kit.features.backbones import load_backbone  # noqa: E402
 from kit.config import RunConfig, project_root  # noqa: E402
 from kit.data import load_records, read_frames, split_records  # noqa: E402
-from kit.sampler import uniform_indices  # noqa: E402
+from kit.data.windows import uniform_indices  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -161,10 +161,10 @@ def test_shape_walkthrough_2d(tmp_path):
 
 
 def test_sampling_slider_draws_the_backbones_positions(tiny, monkeypatch):
-    import kit.plots
+    import kit.results.plots
 
     drawn = []
-    monkeypatch.setattr(kit.plots, "sampling_positions",
+    monkeypatch.setattr(kit.results.plots, "sampling_positions",
                         lambda T, positions: drawn.append((T, positions.tolist())) or Figure())
     box = ki.sampling_slider(tiny, T=100, max_T=300)
     slider = box.children[0]

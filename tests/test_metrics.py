@@ -1,4 +1,4 @@
-"""kit.metrics: hand-worked cases, MS-TCN eval.py's quirks, and a randomized cross-check."""
+"""kit.temporal.metrics: hand-worked cases, MS-TCN eval.py's quirks, and a randomized cross-check."""
 import functools
 import itertools
 import random
@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from kit.metrics import (IGNORE_INDEX, confusion, edit_score, f1_at_k, frame_accuracy, levenshtein,
+from kit.temporal.metrics import (IGNORE_INDEX, confusion, edit_score, f1_at_k, frame_accuracy, levenshtein,
                          macro_f1, per_class_report, segment_metrics, segments, task_metrics)
 
 

@@ -1,11 +1,11 @@
-"""kit.model: shapes, masking, NaN keypoints, the MS-TCN loss, and that the model can learn."""
+"""kit.temporal.model: shapes, masking, NaN keypoints, the MS-TCN loss, and that the model can learn."""
 import math
 
 import pytest
 import torch
 
 from kit.config import RunConfig
-from kit.model import (COCO17_EDGES, ActionOnlyModel, MultiTaskModel, PoseGraphEncoder,
+from kit.temporal.model import (COCO17_EDGES, ActionOnlyModel, MultiTaskModel, PoseGraphEncoder,
                        TemporalConvNet, build_model, class_weights_from_counts,
                        normalized_adjacency, pose_features, segmentation_loss)
 

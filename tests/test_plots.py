@@ -1,4 +1,4 @@
-"""kit.plots: each function returns a Figure with the expected axes, titles and saved PNG."""
+"""kit.results.plots: each function returns a Figure with the expected axes, titles and saved PNG."""
 from __future__ import annotations
 
 import json
@@ -13,10 +13,10 @@ import torch  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from kit import plots  # noqa: E402
+import kit.results.plots as plots  # noqa: E402
 from kit.data import load_records, read_frames  # noqa: E402
-from kit.model import COCO17_EDGES  # noqa: E402
-from kit.sampler import uniform_indices  # noqa: E402
+from kit.temporal.model import COCO17_EDGES  # noqa: E402
+from kit.data.windows import uniform_indices  # noqa: E402
 
 pytest_plugins = ["fixtures_run"]
 NAMES = ["idle", "jump", "walk"]
@@ -86,7 +86,7 @@ def test_run_confusion_saves_into_run(trained_run):
 
 
 def test_run_timelines(trained_run):
-    from kit.evaluate import evaluate
+    from kit.results.evaluate import evaluate
 
     evaluate(trained_run, split="train")  # 4 videos: enough to check max_videos
     fig = plots.run_timelines(trained_run, "train", "action", max_videos=3)
@@ -102,7 +102,7 @@ def test_run_timelines(trained_run):
     legend = [t.get_text() for t in one.legends[0].get_texts()]
     vocab = json.loads((trained_run / "labels.json").read_text())["stance"]
     assert legend[: len(vocab)] == vocab
-    with pytest.raises(FileNotFoundError, match="run kit.evaluate"):
+    with pytest.raises(FileNotFoundError, match="run kit.results.evaluate"):
         plots.run_timelines(trained_run, "nope")
 
 
@@ -189,7 +189,7 @@ def test_class_colors_distinct_and_stable():
 
 
 def test_token_norms_panels_per_time_step(tmp_path):
-    from kit.backbones import load_backbone
+    from kit.features.backbones import load_backbone
 
     bb = load_backbone("tiny", img_size=32, num_frames=16)
     tokens = bb.tokens(torch.randint(0, 255, (1, 16, 3, 32, 32), dtype=torch.uint8))  # (1, 8*2*2, 64)

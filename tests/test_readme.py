@@ -29,7 +29,9 @@ def test_every_subcommand_flag_is_documented():
     import argparse
     from unittest import mock
 
-    from kit import bench, compare, demo, evaluate
+    from kit import bench, compare
+    from kit.data import demo
+    from kit.results import evaluate
     parsers = {}
 
     def capture(self, args=None, namespace=None):  # record each command's parser, then stop

@@ -1,4 +1,4 @@
-"""kit.report: what notebooks 03/04 print about a run, on a short trained tiny run."""
+"""kit.results.report: what notebooks 03/04 print about a run, on a short trained tiny run."""
 from __future__ import annotations
 
 import json
@@ -9,9 +9,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from kit import report  # noqa: E402
+import kit.results.report as report  # noqa: E402
 from kit.config import RunConfig  # noqa: E402
-from kit.evaluate import METRICS  # noqa: E402
+from kit.results.evaluate import METRICS  # noqa: E402
 
 pytest_plugins = ["fixtures_run"]
 

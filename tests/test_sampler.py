@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from kit.sampler import (Window, eval_windows, grid_starts, jittered, shuffled, train_windows,
+from kit.data.windows import (Window, eval_windows, grid_starts, jittered, shuffled, train_windows,
                          uniform_indices, window_mask)
 
 
@@ -80,5 +80,5 @@ def test_jittered_stays_inside_the_video():
 
 
 def test_window_decoded_frames_clamp_padding_to_the_last_frame():
-    from kit.sampler import Window
+    from kit.data.windows import Window
     assert Window(0, 10, 8).decoded(torch.tensor([0, 3, 7]), length=15).tolist() == [10, 13, 14]

@@ -18,10 +18,10 @@ import torch
 
 from kit.config import RunConfig
 from kit.data import load_records, read_frames, split_records
-from kit.demo import make_demo_data
-from kit.runs import load_checkpoint, save_checkpoint
-from kit.sampler import train_windows
-from kit.train import OOM_HELP, fit, lr_at
+from kit.data.demo import make_demo_data
+from kit.files import load_checkpoint, save_checkpoint
+from kit.data.windows import train_windows
+from kit.temporal.train import OOM_HELP, fit, lr_at
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(backbone="tiny", img_size=32, train_T=64, val_T=64, batch_size=4, tcn_layers=6,
@@ -80,7 +80,7 @@ def test_cache_second_epoch_reads_no_video_and_matches_recomputation(trained, de
     assert (h.frames_decoded.iloc[1:] == 0).all() and (h.cache_misses.iloc[1:] == 0).all()
     assert (h.cache_hits.iloc[1:] > 0).all()
     # every cached entry equals the backbone run afresh on freshly decoded frames
-    from kit.pipeline import CachedWindows, backbone_for, feature_cache
+    from kit.temporal.pipeline import CachedWindows, backbone_for, feature_cache
     backbone = backbone_for(cfg)
     cache = feature_cache(backbone, cfg)
     train = split_records(load_records(demo10), str(demo10 / "splits.csv"))["train"]
@@ -95,8 +95,8 @@ def test_cache_second_epoch_reads_no_video_and_matches_recomputation(trained, de
 
 def test_changed_video_is_a_cache_miss(trained, tmp_path):
     cfg, _ = trained
-    from kit.cache import FeatureCache
-    from kit.video import video_key
+    from kit.features.cache import FeatureCache
+    from kit.data.video import video_key
     cache = FeatureCache("fp", tmp_path)
     video = tmp_path / "v.mp4"
     video.write_bytes(b"x" * 10)
@@ -154,13 +154,13 @@ def test_kill_during_checkpoint_write_keeps_previous(tmp_path):
     save_checkpoint(path, {"epoch": 1, "w": torch.ones(3)})
     script = textwrap.dedent(f"""
         import os, signal, torch
-        from kit import runs
+        import kit.files as files
         def dying_save(obj, f):
             f.write(b"half a checkpoint")
             f.flush()
             os.kill(os.getpid(), signal.SIGKILL)
         torch.save = dying_save
-        runs.save_checkpoint({str(path)!r}, {{"epoch": 2, "w": torch.zeros(3)}})
+        files.save_checkpoint({str(path)!r}, {{"epoch": 2, "w": torch.zeros(3)}})
     """)
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT)
     assert proc.returncode == -signal.SIGKILL
@@ -181,7 +181,7 @@ def test_resume_without_checkpoint_says_so(demo10, tmp_path):
 
 
 def test_nonfinite_loss_stops_with_message(demo10, tmp_path, monkeypatch):
-    import kit.train as train
+    import kit.temporal.train as train
 
     def nan_loss(*a, **k):
         return torch.tensor(float("nan"), requires_grad=True), {}
@@ -191,7 +191,7 @@ def test_nonfinite_loss_stops_with_message(demo10, tmp_path, monkeypatch):
 
 
 def test_cuda_oom_gives_remedies(demo10, tmp_path, monkeypatch):
-    import kit.pipeline as pipeline
+    import kit.temporal.pipeline as pipeline
 
     def oom(*a, **k):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -252,9 +252,9 @@ def test_two_process_run_counts_the_same_global_batches(demo10, tmp_path):
 
 
 def test_cached_embeddings_fills_only_what_is_missing():
-    from kit.backbones import load_backbone
-    from kit.cache import FeatureCache
-    from kit.pipeline import cached_embeddings
+    from kit.features.backbones import load_backbone
+    from kit.features.cache import FeatureCache
+    from kit.temporal.pipeline import cached_embeddings
 
     backbone = load_backbone("tiny", img_size=32, mode="clip")
     cache = FeatureCache(backbone.fingerprint)
@@ -287,7 +287,7 @@ def test_resume_uses_the_saved_config_and_refuses_changes(trained, tmp_path):
 
 def test_evaluate_refuses_a_different_backbone(trained, tmp_path):
     import shutil
-    from kit.evaluate import evaluate
+    from kit.results.evaluate import evaluate
     _, result = trained
     run = tmp_path / "copy"
     shutil.copytree(result.run_dir, run)
@@ -300,7 +300,7 @@ def test_evaluate_refuses_a_different_backbone(trained, tmp_path):
 
 def test_pose_branch_stays_in_the_graph_without_keypoints():
     """DDP needs every trainable parameter in every step: videos without keypoints pass zero poses."""
-    from kit.model import build_model, segmentation_loss
+    from kit.temporal.model import build_model, segmentation_loss
     head = build_model(RunConfig(tcn_layers=2, tcn_channels=8, pose_dim=8), 16, {"action": ["a", "b"]})
     mask = torch.ones(2, 12, dtype=torch.bool)
     stages = head(torch.randn(2, 12, 16), torch.zeros(2, 12, 17, 3), mask)  # what the loader gives: zeros
@@ -310,7 +310,7 @@ def test_pose_branch_stays_in_the_graph_without_keypoints():
 
 
 def test_finetuning_trains_the_backbone_at_its_own_rate(demo10, tmp_path):
-    from kit.pipeline import backbone_for
+    from kit.temporal.pipeline import backbone_for
     cfg = RunConfig(data_root=str(demo10), output_dir=str(tmp_path), run_name="ft", epochs=1, freeze_backbone=False,
                     backbone_lr=1e-4, **{**SMALL, "train_T": 48, "val_T": 48})
     result = fit(cfg)

@@ -2,14 +2,14 @@
 
 Loads the run's ``config.json``, ``labels.json``, ``splits.json`` and a checkpoint, predicts
 every frame of every video of the split with windows of ``val_T`` that cover all frames
-(overlapping windows' probabilities averaged; the same :func:`kit.pipeline.predict_videos`
+(overlapping windows' probabilities averaged; the same :func:`kit.temporal.pipeline.predict_videos`
 that validates during training), and writes into the run folder::
 
     predictions/<video>.csv   frame, then per task <task>_true, <task>_pred, <task>_conf
                               (class names; "" = unlabeled; conf = the predicted class's probability)
     eval_<split>.json         {task: {acc, macro_f1, edit, f1@10, f1@25, f1@50, per_class,
                               confusion, labels}, videos, frames, checkpoint, epoch, split,
-                              background}   (scores in percent, see kit.metrics)
+                              background}   (scores in percent, see kit.temporal.metrics)
 
 Command line: ``python -m kit evaluate --run outputs/<run> [--split val] [--checkpoint best]``.
 
@@ -26,12 +26,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import CHECKPOINTS, RunConfig
-from .data import IGNORE_INDEX
-from .metrics import confusion, per_class_report, task_metrics
-from .model import build_model
-from .pipeline import FrameLabeler, VideoPrediction, backbone_for, feature_cache, predict_videos
-from .runs import latest_run, load_checkpoint, read_json, run_records, write_json
+from kit.config import CHECKPOINTS, RunConfig
+from kit.data import IGNORE_INDEX
+from kit.temporal.metrics import confusion, per_class_report, task_metrics
+from kit.temporal.model import build_model
+from kit.temporal.pipeline import FrameLabeler, VideoPrediction, backbone_for, feature_cache, predict_videos
+from kit.temporal.runs import latest_run, run_records
+from kit.files import load_checkpoint, read_json, write_json
 
 log = logging.getLogger("kit")
 METRICS = ("acc", "macro_f1", "edit", "f1@10", "f1@25", "f1@50")

@@ -11,7 +11,7 @@ Layout::
     train.log            what the run printed
     predictions/         written by evaluate: <video>.csv per frame (ground truth and prediction per task)
     eval_<split>.json    written by evaluate
-    figures/             PNGs written by kit.plots
+    figures/             PNGs written by kit.results.plots
 
 Checkpoints are written atomically (temporary file in the same folder, fsync, rename), so a crash
 during a save leaves the previous checkpoint intact; they are read with
@@ -19,11 +19,9 @@ during a save leaves the previous checkpoint intact; they are read with
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,9 +29,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import RunConfig, resolve_path
-from .data import VideoRecord, load_records, split_records
-from .demo import demo_root
+from kit.config import RunConfig, resolve_path
+from kit.data.contract import VideoRecord, load_records, split_records
+from kit.data.demo import demo_root
 
 log = logging.getLogger("kit")
 
@@ -86,49 +84,6 @@ def run_splits(cfg: RunConfig, output_dir: str | Path | None = None) -> tuple[li
     return records, split_records(records, paths["splits"], cfg.val_fraction, cfg.test_fraction, cfg.seed)
 
 
-# --- small files ----------------------------------------------------------------------------------
-def write_json(path: str | Path, obj) -> None:
-    _atomic_write(Path(path), lambda f: f.write(json.dumps(obj, indent=2).encode() + b"\n"))
-
-
-def read_json(path: str | Path):
-    return json.loads(Path(path).read_text())
-
-
-def append_history(path: str | Path, row: dict) -> None:
-    """Append one epoch's row to ``history.csv`` (rewritten whole, so columns may grow)."""
-    path = Path(path)
-    df = pd.read_csv(path) if path.is_file() else pd.DataFrame()
-    df = df[df["epoch"] != row["epoch"]] if "epoch" in df else df  # a resumed epoch replaces its row
-    df = pd.concat([df, pd.DataFrame([row])], ignore_index=True)
-    _atomic_write(path, lambda f: f.write(df.to_csv(index=False).encode()))
-
-
-def read_history(run: str | Path) -> pd.DataFrame:
-    path = Path(run) / "history.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: the run has not finished an epoch yet")
-    return pd.read_csv(path)
-
-
-# --- checkpoints ----------------------------------------------------------------------------------
-def save_checkpoint(path: str | Path, state: dict) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename over it (atomic on POSIX)."""
-    _atomic_write(Path(path), lambda f: torch.save(state, f))
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated or foreign file: say which and what to do
-        raise RuntimeError(
-            f"cannot read checkpoint {path} ({type(e).__name__}: {e}). If a run was killed while "
-            "saving, the other checkpoint of the run (last.pt / best.pt) is still intact.") from e
-
-
 def rng_state() -> dict:
     """Every random generator the training loop touches, as weights_only-loadable values."""
     np_state = np.random.get_state()
@@ -153,15 +108,3 @@ def _as_tuple(x):
     return tuple(_as_tuple(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

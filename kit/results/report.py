@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import RunConfig, resolve_path
-from .inspect import DEMO_NOTE, backbone_choice, project_path
-from .runs import latest_run
+from kit.config import RunConfig, resolve_path
+from kit.results.inspect import DEMO_NOTE, backbone_choice, project_path
+from kit.temporal.runs import latest_run
 
 __all__ = ["config_summary", "find_run", "run_files", "metrics_table", "per_class_table", "read_predictions"]
 
@@ -68,7 +68,7 @@ def run_files(run_dir: str | Path) -> pd.DataFrame:
         if p.is_dir():
             files = [f for f in p.rglob("*") if f.is_file()]
             what = {"predictions": "per-frame predictions, one CSV per video",
-                    "figures": "PNGs written by kit.plots"}.get(p.name, "")
+                    "figures": "PNGs written by kit.results.plots"}.get(p.name, "")
             rows.append((p.name + "/", round(sum(f.stat().st_size for f in files) / 1024, 1),
                          f"{len(files)} files" + (f": {what}" if what else "")))
         else:
@@ -78,8 +78,8 @@ def run_files(run_dir: str | Path) -> pd.DataFrame:
 
 
 def metrics_table(result: dict) -> pd.DataFrame:
-    """The metrics of a ``kit.evaluate.evaluate`` result: one row per task, scores in percent."""
-    from .evaluate import METRICS
+    """The metrics of a ``kit.results.evaluate.evaluate`` result: one row per task, scores in percent."""
+    from kit.results.evaluate import METRICS
 
     tasks = {t: v for t, v in result.items() if isinstance(v, dict) and "acc" in v}
     return pd.DataFrame({t: {m: v.get(m) for m in METRICS} for t, v in tasks.items()}).T.rename_axis("task")
@@ -99,7 +99,7 @@ def read_predictions(run_dir: str | Path, video: str = "") -> pd.DataFrame:
     folder = Path(run_dir) / "predictions"
     files = sorted(folder.glob("*.csv"))
     if not files:
-        raise FileNotFoundError(f"no predictions in {folder}: run kit.evaluate.evaluate({str(run_dir)!r}) first")
+        raise FileNotFoundError(f"no predictions in {folder}: run kit.results.evaluate.evaluate({str(run_dir)!r}) first")
     path = folder / f"{video}.csv" if video else files[0]
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; predictions there: {', '.join(f.stem for f in files[:10])}")

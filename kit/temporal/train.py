@@ -22,15 +22,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import RunConfig, field_names
-from .data import DECODE_STATS, build_vocab, reset_decode_stats, tasks_of
-from .metrics import segment_metrics
-from .model import build_model, class_weights_from_counts, segmentation_loss
-from .pipeline import (CachedWindows, FrameLabeler, backbone_for, cached_embeddings, collate_windows, feature_cache,
+from kit.config import RunConfig, field_names
+from kit.data import DECODE_STATS, build_vocab, reset_decode_stats, tasks_of
+from kit.temporal.metrics import segment_metrics
+from kit.temporal.model import build_model, class_weights_from_counts, segmentation_loss
+from kit.temporal.pipeline import (CachedWindows, FrameLabeler, backbone_for, cached_embeddings, collate_windows, feature_cache,
                        mixed_precision, predict_videos)
-from .runs import (append_history, load_checkpoint, run_splits, new_run_name, read_history, rng_state, run_dir,
-                   save_checkpoint, set_rng_state, write_json)
-from .sampler import jittered, shuffled, train_windows
+from kit.temporal.runs import run_splits, new_run_name, rng_state, run_dir, set_rng_state
+from kit.files import append_history, load_checkpoint, read_history, save_checkpoint, write_json
+from kit.data.windows import jittered, shuffled, train_windows
 
 log = logging.getLogger("kit")
 

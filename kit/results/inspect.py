@@ -1,7 +1,7 @@
 """Looking at data and backbones: the tables, widgets and measurements of notebooks 01 and 02.
 
 The notebooks stay thin (a few calls per cell); what they would otherwise compute inline lives
-here, where it is tested (``kit.report`` does the same for runs, notebooks 03 and 04):
+here, where it is tested (``kit.results.report`` does the same for runs, notebooks 03 and 04):
 
 - data (01): :func:`dataset_root`, :func:`dataset_summary`, :func:`class_counts`,
   :func:`window_frames`, :func:`keypoints_at`, :func:`frame_view`, :func:`frame_scrubber`;
@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .backbones import Backbone
-from .config import RunConfig, resolve_path
-from .data import VideoRecord, read_frames
-from .demo import demo_root
-from .sampler import Window, uniform_indices
+from kit.features.backbones import Backbone
+from kit.config import RunConfig, resolve_path
+from kit.data import VideoRecord, read_frames
+from kit.data.demo import demo_root
+from kit.data.windows import Window, uniform_indices
 
 __all__ = ["project_path", "dataset_root", "dataset_summary", "class_counts", "window_frames", "keypoints_at",
            "frame_view", "frame_scrubber", "backbone_choice", "default_device", "shape_walkthrough",
@@ -171,7 +171,7 @@ def keypoints_at(record: VideoRecord, indices) -> np.ndarray:
 
 def frame_view(record: VideoRecord, frame: int, img_size: int = 256):
     """One frame with its pose drawn on it and its labels in the title. Returns a Figure."""
-    from .plots import pose_frames
+    from kit.results.plots import pose_frames
 
     frame = int(np.clip(frame, 0, record.num_frames - 1))
     img = read_frames(record.video_path, [frame], img_size)  # (1, 3, H, W)
@@ -291,11 +291,11 @@ def shape_walkthrough(backbone: Backbone, video: torch.Tensor,
 
 def sampling_slider(backbone: Backbone, T: int = 180, max_T: int = 600):
     """An ipywidgets slider over the window length ``T`` showing which frames the backbone decodes
-    (``kit.plots.sampling_positions`` of ``backbone.sample_positions(T)``)."""
+    (``kit.results.plots.sampling_positions`` of ``backbone.sample_positions(T)``)."""
     import ipywidgets as widgets
     from IPython.display import display
 
-    from .plots import sampling_positions
+    from kit.results.plots import sampling_positions
 
     lo = backbone.num_frames
     slider = widgets.IntSlider(value=int(np.clip(T, lo, max_T)), min=lo, max=max(max_T, lo), description="T",

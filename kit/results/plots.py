@@ -26,9 +26,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from .model import COCO17_EDGES
-from .runs import read_history, read_json
-from .sampler import uniform_indices
+from kit.temporal.model import COCO17_EDGES
+from kit.files import read_history, read_json
+from kit.data.windows import uniform_indices
 
 UNLABELED = "#cfcfcf"  # frames without a label (and predictions of no known class)
 
@@ -202,10 +202,10 @@ def confusion_matrix(cm, labels: Sequence[str], normalize: bool = True, title: s
 
 def run_confusion(run_dir: str | Path, split: str = "val", task: str = "action",
                   normalize: bool = True, save=None) -> Figure:
-    """:func:`confusion_matrix` of ``eval_<split>.json`` (written by ``kit.evaluate``)."""
+    """:func:`confusion_matrix` of ``eval_<split>.json`` (written by ``kit.results.evaluate``)."""
     path = Path(run_dir) / f"eval_{split}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: run kit.evaluate.evaluate({str(run_dir)!r}, "
+        raise FileNotFoundError(f"{path} does not exist: run kit.results.evaluate.evaluate({str(run_dir)!r}, "
                                 f"split={split!r}) first")
     res = read_json(path)[task]
     fig = confusion_matrix(res["confusion"], res["labels"], normalize, title=f"{task} ({split})", save=save)
@@ -243,7 +243,7 @@ def run_timelines(run_dir: str | Path, split: str = "val", task: str = "action",
                   save=None) -> Figure:
     """Ground truth vs prediction ribbons of the first ``max_videos`` videos of a split.
 
-    Reads ``<run>/predictions/<video>.csv`` (written by ``kit.evaluate``) and ``labels.json``;
+    Reads ``<run>/predictions/<video>.csv`` (written by ``kit.results.evaluate``) and ``labels.json``;
     saves ``<run>/figures/timelines_<split>_<task>.png``.
     """
     run = Path(run_dir)
@@ -253,7 +253,7 @@ def run_timelines(run_dir: str | Path, split: str = "val", task: str = "action",
     files = [f for f in files if f.is_file()][:max_videos]
     if not files:
         raise FileNotFoundError(f"no predictions of split {split!r} in {run / 'predictions'}: run "
-                                f"kit.evaluate.evaluate({str(run)!r}, split={split!r}) first")
+                                f"kit.results.evaluate.evaluate({str(run)!r}, split={split!r}) first")
     colors = class_colors(names)
     fig, axes = _figure(len(files), 1, figsize=(10, 1.25 * len(files) + 0.9), layout="constrained",
                         sharex=False)

@@ -25,18 +25,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 import pandas as pd
-import torch
 
-from .video import DataError, DECODE_STATS, probe_video, problem, read_frames, reset_decode_stats, video_key
-from .sampler import Window, uniform_indices
+from kit.data.video import DataError, probe_video, problem
 
 __all__ = ["IGNORE_INDEX", "COCO17_EDGES", "VIDEO_EXTS", "DataError", "VideoRecord", "load_records", "validate",
-           "split_records", "build_vocab", "tasks_of", "read_frames", "probe_video", "DECODE_STATS",
-           "reset_decode_stats", "video_key", "WindowDataset", "collate"]
+           "split_records", "build_vocab", "tasks_of", "encode_labels"]
 
 IGNORE_INDEX = -100  # torch's cross-entropy default
 # COCO-17 keypoints: 0 nose, 1-2 eyes, 3-4 ears, 5-6 shoulders, 7-8 elbows, 9-10 wrists,
@@ -403,84 +398,9 @@ def build_vocab(train_records: list[VideoRecord], tasks: list[str]) -> dict[str,
     return vocab
 
 
-# --- windows -----------------------------------------------------------------------------------
-class WindowDataset(torch.utils.data.Dataset):
-    """Windows of ``T`` frames with labels, keypoints and the decoded frames a backbone needs.
-
-    Args:
-        records: the videos; ``Window.video`` indexes this list.
-        vocab: ``{task: class names}``; labels outside it become ``IGNORE_INDEX``.
-        windows: from ``kit.sampler`` (train_windows / eval_windows).
-        positions: ``T -> (S,)`` window positions to decode (``Backbone.sample_positions``);
-            default ``uniform_indices(T)``.
-        img_size: decoded frames are resized to ``img_size`` x ``img_size``.
-        decode: ``"sampled"`` decodes the ``S`` positions only, ``"all"`` every one of the ``T``
-            frames, ``"none"`` no video (``video`` is ``(0, 3, H, W)``; cached features).
-
-    Items: video (S, 3, H, W) uint8, video_pos (S,), video_frames (S,) absolute (padding clamped to
-    the last frame), pose (T, J, 3), has_pose (), labels {task: (T,)}, mask (T,) bool, frames (T,)
-    absolute or -1, video_id, start, window, cache_key.
-    """
-
-    def __init__(self, records: list[VideoRecord], vocab: dict[str, list[str]], windows: list[Window],
-                 positions: Callable[[int], torch.Tensor] | None = None, img_size: int = 224,
-                 decode: str = "sampled"):
-        if decode not in ("sampled", "all", "none"):
-            raise ValueError(f"decode must be 'sampled', 'all' or 'none', got {decode!r}")
-        self.records, self.vocab, self.windows = records, vocab, list(windows)
-        self.positions, self.img_size, self.decode = positions or uniform_indices, img_size, decode
-        self.num_joints = next((r.keypoints.shape[1] for r in records if r.keypoints is not None), 17)
-        self._labels = [{t: _encode(r.labels.get(t), vocab[t], r.num_frames) for t in vocab} for r in records]
-        self._keys: dict[Path, str] = {}
-
-    def __len__(self) -> int:
-        return len(self.windows)
-
-    def __getitem__(self, i: int) -> dict:
-        w = self.windows[i]
-        rec = self.records[w.video]
-        frames = w.frames(rec.num_frames)  # (T,) absolute, -1 = padding
-        mask = frames >= 0
-        src = frames.clamp(min=0).numpy()
-        pos = torch.arange(w.T) if self.decode == "all" else torch.as_tensor(self.positions(w.T)).long()
-        if len(pos) and (pos.min() < 0 or pos.max() >= w.T):
-            raise ValueError(f"positions({w.T}) returned {pos.tolist()}: must lie in 0..{w.T - 1}")
-        video_frames = w.decoded(pos, rec.num_frames)  # (S,)
-        if self.decode == "none":
-            video = torch.zeros(0, 3, self.img_size, self.img_size, dtype=torch.uint8)
-        else:
-            video = read_frames(rec.video_path, video_frames, self.img_size)  # (S, 3, H, W)
-        pose = torch.zeros(w.T, self.num_joints, 3)
-        if rec.keypoints is not None:
-            pose[mask] = torch.from_numpy(rec.keypoints[src[mask.numpy()]])  # (T_real, J, 3)
-        labels = {t: torch.from_numpy(np.where(mask.numpy(), lab[src], IGNORE_INDEX))
-                  for t, lab in self._labels[w.video].items()}
-        if rec.video_path not in self._keys:
-            self._keys[rec.video_path] = video_key(rec.video_path)
-        return dict(video=video, video_pos=pos, video_frames=video_frames, pose=pose,
-                    has_pose=torch.tensor(rec.keypoints is not None), labels=labels, mask=mask,
-                    frames=frames, video_id=rec.stem, start=w.start, window=i,
-                    cache_key=self._keys[rec.video_path])
-
-
-def _encode(labels: list[str] | None, classes: list[str], n: int) -> np.ndarray:
+def encode_labels(labels: list[str] | None, classes: list[str], n: int) -> np.ndarray:
     """Label strings -> class indices ``(L,)``; unlabeled or unknown -> ``IGNORE_INDEX``."""
     if labels is None:
         return np.full(n, IGNORE_INDEX, np.int64)
     index = {c: k for k, c in enumerate(classes)}
     return np.array([index.get(v, IGNORE_INDEX) for v in labels], np.int64)
-
-
-def collate(batch: list[dict]) -> dict:
-    """Stacks items: tensors gain a leading ``B``, labels become ``{task: (B, T)}``, strings lists."""
-    out = {}
-    for k, v in batch[0].items():
-        if k == "labels":
-            out[k] = {t: torch.stack([b[k][t] for b in batch]) for t in v}
-        elif isinstance(v, torch.Tensor):
-            out[k] = torch.stack([b[k] for b in batch])  # e.g. video (B, S, 3, H, W), pose (B, T, J, 3)
-        elif isinstance(v, int):
-            out[k] = torch.tensor([b[k] for b in batch])
-        else:
-            out[k] = [b[k] for b in batch]
-    return out

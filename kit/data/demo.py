@@ -35,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .data import COCO17_EDGES as EDGES
+from kit.data.contract import COCO17_EDGES as EDGES
 
 ACTIONS = ("idle", "walk_left", "walk_right", "jump", "wave")
 STANCES = ("standing", "crouching", "airborne")

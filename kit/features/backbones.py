@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kit.sampler import uniform_indices
+from kit.data.windows import uniform_indices
 
 DEFAULT_MODEL_ID = "MCG-NJU/videomae-base-finetuned-kinetics"
 TIMM_NAMES = ("vit_small_patch14_dinov2.lvd142m", "vit_small_patch16_224.augreg_in21k_ft_in1k",

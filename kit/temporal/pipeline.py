@@ -13,11 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .backbones import Backbone, load_backbone
-from .cache import FeatureCache
-from .config import RunConfig, resolve_path
-from .data import IGNORE_INDEX, VideoRecord, WindowDataset, collate, video_key
-from .sampler import Window, eval_windows
+from kit.features.backbones import Backbone, load_backbone
+from kit.features.cache import FeatureCache
+from kit.config import RunConfig, resolve_path
+from kit.data import IGNORE_INDEX, VideoRecord, video_key
+from kit.data.windows import WindowDataset, collate
+from kit.data.windows import Window, eval_windows
 
 
 def mixed_precision(choice: str) -> str:

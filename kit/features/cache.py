@@ -10,7 +10,7 @@ window (K = 1, 8 or a few clip vectors: small). Its key hashes everything that c
 Change any of them and the entry is simply not found, so it is recomputed; nothing is ever
 served stale. Entries live in memory and, when a folder is given, on disk
 (``<output_dir>/.feature_cache/<fingerprint hash>/``) so a resumed run or a second run with the
-same backbone starts warm. Training windows come from a fixed grid (``kit.sampler``) precisely so
+same backbone starts warm. Training windows come from a fixed grid (``kit.data.windows``) precisely so
 that the cache hits from the second epoch on.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .runs import load_checkpoint, save_checkpoint
+from kit.files import load_checkpoint, save_checkpoint
 
 
 class FeatureCache:
@@ -42,7 +42,7 @@ class FeatureCache:
         self.misses = 0
 
     def key(self, video: str, frames: torch.Tensor) -> str:
-        """``video`` is ``kit.video.video_key(path)``; ``frames`` the absolute indices decoded ``(S,)``."""
+        """``video`` is ``kit.data.video.video_key(path)``; ``frames`` the absolute indices decoded ``(S,)``."""
         text = f"{self.fingerprint}\n{video}\n{','.join(map(str, frames.tolist()))}"
         return hashlib.sha1(text.encode()).hexdigest()
 
