@@ -53,7 +53,7 @@ class VideoRecord:
     """One annotated video, checked against the contract."""
 
     stem: str
-    video_path: Path
+    video_path: Path | None  # None for a dataset given as features (the MS-TCN layout)
     annotation_path: Path
     pose_path: Path | None
     num_frames: int
@@ -62,6 +62,7 @@ class VideoRecord:
     height: int
     labels: dict[str, list[str]]  # task -> L label strings, "" = unlabeled; "action" first
     keypoints: np.ndarray | None = None  # (L, J, 3) float32 x, y, score; missing joints 0, 0, 0
+    features_path: Path | None = None  # precomputed (D, L) features, e.g. features/<stem>.npy of the MS-TCN layout
 
     @property
     def tasks(self) -> list[str]:

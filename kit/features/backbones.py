@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import socket
-import sys
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -43,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kit.data.windows import uniform_indices
+from kit.log import setup_logging
 
 DEFAULT_MODEL_ID = "MCG-NJU/videomae-base-finetuned-kinetics"
 TIMM_NAMES = ("vit_small_patch14_dinov2.lvd142m", "vit_small_patch16_224.augreg_in21k_ft_in1k",
@@ -280,7 +280,7 @@ def load_backbone(name: str = "auto", model_id: str = DEFAULT_MODEL_ID, path: st
     Raises:
         RuntimeError: nothing could be loaded; the message lists each attempt and the fixes.
     """
-    _setup_logging()
+    setup_logging()
     name = name or "auto"
     if name not in NAMES or mode not in MODES:
         raise ValueError(f"backbone name must be one of {NAMES} and mode one of {MODES}, got {name!r}, {mode!r}")
@@ -535,25 +535,3 @@ def _file_identity(path: Path) -> str:
 
 def _int(size) -> int:
     return int(size[0] if isinstance(size, (list, tuple)) else size)
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is now (notebooks and pytest replace it)."""
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _):
-        pass
-
-
-def _setup_logging() -> None:
-    """The kit's ``[info]``/``[warn]`` lines show in notebooks and shells unless logging is configured."""
-    if not log.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-    if log.level == logging.NOTSET:
-        log.setLevel(logging.INFO)

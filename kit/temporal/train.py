@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import pandas as pd
 import torch
 
 from kit.config import RunConfig, field_names
+from kit.log import log_to_file
 from kit.data import DECODE_STATS, build_vocab, reset_decode_stats, tasks_of
 from kit.temporal.metrics import segment_metrics
 from kit.temporal.model import build_model, class_weights_from_counts, segmentation_loss
@@ -113,7 +113,7 @@ def fit(cfg: RunConfig) -> FitResult:
         cfg = resumed_config(cfg, out)
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        _log_to(out / "train.log")
+        log_to_file(out / "train.log")
     set_seed(cfg.seed)
 
     # --- data ---------------------------------------------------------------------------------
@@ -309,19 +309,3 @@ def _read_metrics(out: Path) -> dict:
 
     p = out / "metrics.json"
     return json.loads(p.read_text()) if p.is_file() else {}
-
-
-def _log_to(path: Path) -> None:
-    """Everything the ``kit`` logger says also goes to ``train.log`` (and to stderr once)."""
-    if not log.handlers:
-        h = logging.StreamHandler(sys.stderr)
-        h.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(h)
-    log.setLevel(logging.INFO)
-    for h in list(log.handlers):
-        if isinstance(h, logging.FileHandler):
-            log.removeHandler(h)
-            h.close()
-    fh = logging.FileHandler(path)
-    fh.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    log.addHandler(fh)
