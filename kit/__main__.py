@@ -10,10 +10,7 @@ import argparse
 import json
 import sys
 
-from kit.config import BACKBONES, MIXED_PRECISION, MODEL_TYPES, VISUAL_MODES, RunConfig, field_help, field_types
-
-CHOICES = {"model_type": MODEL_TYPES, "backbone": BACKBONES, "visual_mode": VISUAL_MODES,
-           "mixed_precision": MIXED_PRECISION}
+from kit.config import CHOICES, RunConfig, field_help, field_types
 
 
 def train_parser() -> argparse.ArgumentParser:

@@ -19,9 +19,16 @@ from pathlib import Path
 
 MODEL_TYPES = ("multitask", "action_only")
 BACKBONES = ("", "auto", "videomae", "vit2d", "tiny")
-VISUAL_MODES = ("clip", "tokens", "sliding")
+VISUAL_MODES = ("clip", "tokens")
+PIPELINES = ("auto", "whole_video", "windows")
+RESIZE_MODES = ("crop", "squash", "pad")
+FEATURE_DTYPES = ("float16", "float32")
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 CHECKPOINTS = ("best", "last")
+
+# The fields whose value is one of a fixed set (the CLI offers them as choices).
+CHOICES = {"model_type": MODEL_TYPES, "backbone": BACKBONES, "visual_mode": VISUAL_MODES, "pipeline": PIPELINES,
+           "resize_mode": RESIZE_MODES, "feature_dtype": FEATURE_DTYPES, "mixed_precision": MIXED_PRECISION}
 
 
 @dataclass
@@ -39,20 +46,26 @@ class RunConfig:
     backbone: str = ""  # auto | videomae | vit2d | tiny; "" = auto on your data, tiny on the demo
     backbone_path: str = ""  # a checkpoint folder on disk (save_pretrained layout)
     model_id: str = "MCG-NJU/videomae-base-finetuned-kinetics"  # Hugging Face id of the 3D backbone
-    visual_mode: str = "sliding"  # clip (the seed) | tokens | sliding (best in `python -m kit compare`)
+    visual_mode: str = "tokens"  # tokens (one vector per tubelet step) | clip (one per clip; on windows: the seed's)
     use_pose: bool = True  # pose-graph branch, used when keypoints exist
-    freeze_backbone: bool = True  # frozen backbone: features are cached after the first epoch
+    freeze_backbone: bool = True  # frozen: features extracted once per video; False: fine-tune on windows
+    pipeline: str = "auto"  # auto (whole_video when frozen, else windows) | whole_video | windows (the seed's)
     num_frames: int = 16  # frames per clip the backbone sees
+    frame_step: int = 1  # frames between a clip's frames: a clip spans num_frames * frame_step frames
     img_size: int = 224  # backbone input resolution
+    resize_mode: str = "crop"  # crop (the checkpoint's processor: shortest edge, centre crop) | squash | pad
+    feature_dtype: str = "float16"  # dtype of features/<video>.npy: float16 | float32
     pose_dim: int = 64  # width of the pose-graph features
     tcn_channels: int = 64  # width of the temporal conv net
     tcn_layers: int = 8  # dilated layers per stage (dilation 1, 2, 4, ...)
     tcn_stages: int = 2  # MS-TCN stages; later stages refine the earlier ones
     dropout: float = 0.3  # dropout on the fused per-frame features
     # --- windows ----------------------------------------------------------------------------
-    train_T: int = 180  # frames per training window
-    val_T: int = 240  # frames per evaluation window
-    window_stride: int = 0  # stride between training windows; 0 = train_T // 2
+    max_len: int = 0  # whole videos: train on random crops of at most this many frames; 0 = whole videos
+    sample_rate: int = 1  # keep every n-th frame of features and labels (MS-TCN on 50Salads: 2)
+    train_T: int = 180  # windows: frames per training window
+    val_T: int = 240  # windows: frames per evaluation window
+    window_stride: int = 0  # windows: stride between training windows; 0 = train_T // 2
     # --- optimisation -----------------------------------------------------------------------
     epochs: int = 10  # passes over the training windows
     batch_size: int = 2  # windows per step (per process)
@@ -79,9 +92,18 @@ class RunConfig:
         _check_types(self)
         _check_choice("model_type", self.model_type, MODEL_TYPES)
         _check_choice("backbone", self.backbone, BACKBONES)
+        if self.visual_mode == "sliding":
+            raise ValueError("RunConfig.visual_mode='sliding' became 'tokens' in kit 0.2 (clips of a fixed span tile "
+                             "every window and every video): set visual_mode='tokens'")
         _check_choice("visual_mode", self.visual_mode, VISUAL_MODES)
+        _check_choice("pipeline", self.pipeline, PIPELINES)
+        _check_choice("resize_mode", self.resize_mode, RESIZE_MODES)
+        _check_choice("feature_dtype", self.feature_dtype, FEATURE_DTYPES)
+        if self.pipeline == "whole_video" and not self.freeze_backbone:
+            raise ValueError("RunConfig.pipeline='whole_video' needs freeze_backbone=True (features are extracted "
+                             "once); fine-tuning trains on windows: pipeline='windows' or 'auto'")
         _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
-        for name in ("num_frames", "img_size", "train_T", "val_T", "epochs", "batch_size",
+        for name in ("num_frames", "frame_step", "sample_rate", "img_size", "train_T", "val_T", "epochs", "batch_size",
                      "grad_accum", "tcn_channels", "tcn_layers", "tcn_stages", "pose_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RunConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -90,8 +112,8 @@ class RunConfig:
                 raise ValueError(f"RunConfig.{name} must be in [0, 1), got {getattr(self, name)}")
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError("RunConfig.val_fraction + test_fraction must be < 1 (nothing left to train on)")
-        if self.window_stride < 0 or self.num_workers < 0 or self.warmup_steps < 0:
-            raise ValueError("RunConfig.window_stride, num_workers and warmup_steps must be >= 0")
+        if self.window_stride < 0 or self.num_workers < 0 or self.warmup_steps < 0 or self.max_len < 0:
+            raise ValueError("RunConfig.window_stride, num_workers, warmup_steps and max_len must be >= 0")
         if self.lr <= 0 or self.backbone_lr <= 0:
             raise ValueError(f"RunConfig.lr and backbone_lr must be > 0, got {self.lr}, {self.backbone_lr}")
 
@@ -140,6 +162,13 @@ class RunConfig:
         if self.backbone:
             return self.backbone
         return "tiny" if self.uses_demo_data else "auto"
+
+    @property
+    def resolved_pipeline(self) -> str:
+        """``whole_video`` or ``windows``: ``auto`` is whole videos exactly when the backbone is frozen."""
+        if self.pipeline != "auto":
+            return self.pipeline
+        return "whole_video" if self.freeze_backbone else "windows"
 
     @property
     def train_stride(self) -> int:

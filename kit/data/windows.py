@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from kit.data.contract import IGNORE_INDEX, VideoRecord, encode_labels
-from kit.data.video import read_frames, video_key
+from kit.data.video import Resize, read_frames, video_key  # noqa: F401  (Resize: a type in a signature)
 
 
 def uniform_indices(T: int, n: int = 16) -> torch.Tensor:
@@ -45,22 +45,26 @@ class Window:
     T: int
 
     def frames(self, length: int) -> torch.Tensor:
-        """Absolute frame index of each window position, ``-1`` where it is padding. ``(T,)``"""
+        """Absolute frame index of each window position, ``-1`` where it is padding. ``(T,)``
+
+        A window may start before the video (a jittered window, ``start < 0``) or end after it.
+        """
         idx = torch.arange(self.start, self.start + self.T)
-        return torch.where(idx < length, idx, torch.full_like(idx, -1))
+        return torch.where((idx >= 0) & (idx < length), idx, torch.full_like(idx, -1))
 
     def decoded(self, positions: torch.Tensor, length: int) -> torch.Tensor:
-        """Absolute frames to decode for window ``positions`` ``(S,)``; padding reads the last frame."""
-        return (self.start + positions).clamp(max=length - 1)
+        """Absolute frames to decode for window ``positions`` ``(S,)``; padding reads the nearest real frame."""
+        return (self.start + positions).clamp(min=0, max=length - 1)
 
     def mask(self, length: int) -> torch.Tensor:
-        """``True`` for real frames, ``False`` for padding past the end of a ``length`` video. ``(T,)``"""
+        """``True`` for real frames, ``False`` for padding outside a ``length``-frame video. ``(T,)``"""
         return window_mask(self.start, self.T, length)
 
 
 def window_mask(start: int, T: int, length: int) -> torch.Tensor:
-    """Boolean ``(T,)`` mask: position ``t`` is real when ``start + t < length``."""
-    return torch.arange(start, start + T) < length
+    """Boolean ``(T,)`` mask: position ``t`` is real when ``0 <= start + t < length``."""
+    idx = torch.arange(start, start + T)
+    return (idx >= 0) & (idx < length)
 
 
 def grid_starts(length: int, T: int, stride: int) -> list[int]:
@@ -98,12 +102,17 @@ def shuffled(windows: list[Window], seed: int, epoch: int) -> list[Window]:
 
 
 def jittered(windows: list[Window], lengths: list[int], seed: int, epoch: int) -> list[Window]:
-    """Random windows: each grid window moved to a random start (no cache possible then)."""
+    """Random windows (no cache possible then): each grid window moved to a random start.
+
+    Starts are uniform over ``[-(T - 1), L - 1]``, so every frame of a video is equally likely to be
+    in a window (``T / (L + T - 1)``); the part outside the video is padding, masked. Starts in
+    ``[0, L - T]`` only would almost never train the first and last frames.
+    """
     g = torch.Generator().manual_seed(seed * 100_003 + epoch + 7)
     out = []
     for w in windows:
-        hi = max(0, lengths[w.video] - w.T)
-        out.append(Window(w.video, int(torch.randint(0, hi + 1, (1,), generator=g)), w.T))
+        L = lengths[w.video]
+        out.append(Window(w.video, int(torch.randint(-(w.T - 1), L, (1,), generator=g)), w.T))
     return out
 
 
@@ -117,7 +126,8 @@ class WindowDataset(torch.utils.data.Dataset):
         windows: from ``kit.data.windows`` (train_windows / eval_windows).
         positions: ``T -> (S,)`` window positions to decode (``Backbone.sample_positions``);
             default ``uniform_indices(T)``.
-        img_size: decoded frames are resized to ``img_size`` x ``img_size``.
+        img_size: the geometry decoded frames get: a :class:`kit.data.video.Resize` (a backbone's
+            ``resize``), or an int ``n`` to stretch them to ``n x n``.
         decode: ``"sampled"`` decodes the ``S`` positions only, ``"all"`` every one of the ``T``
             frames, ``"none"`` no video (``video`` is ``(0, 3, H, W)``; cached features).
 
@@ -127,7 +137,7 @@ class WindowDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, records: list[VideoRecord], vocab: dict[str, list[str]], windows: list[Window],
-                 positions: Callable[[int], torch.Tensor] | None = None, img_size: int = 224,
+                 positions: Callable[[int], torch.Tensor] | None = None, img_size: "int | Resize" = 224,
                  decode: str = "sampled"):
         if decode not in ("sampled", "all", "none"):
             raise ValueError(f"decode must be 'sampled', 'all' or 'none', got {decode!r}")
@@ -151,7 +161,8 @@ class WindowDataset(torch.utils.data.Dataset):
             raise ValueError(f"positions({w.T}) returned {pos.tolist()}: must lie in 0..{w.T - 1}")
         video_frames = w.decoded(pos, rec.num_frames)  # (S,)
         if self.decode == "none":
-            video = torch.zeros(0, 3, self.img_size, self.img_size, dtype=torch.uint8)
+            side = getattr(self.img_size, "size", self.img_size)
+            video = torch.zeros(0, 3, side, side, dtype=torch.uint8)
         else:
             video = read_frames(rec.video_path, video_frames, self.img_size)  # (S, 3, H, W)
         pose = torch.zeros(w.T, self.num_joints, 3)

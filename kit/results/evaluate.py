@@ -1,9 +1,9 @@
 """Full-video evaluation of a trained run: ``evaluate(run_dir, split="val") -> dict``.
 
-Loads the run's ``config.json``, ``labels.json``, ``splits.json`` and a checkpoint, predicts
-every frame of every video of the split with windows of ``val_T`` that cover all frames
-(overlapping windows' probabilities averaged; the same :func:`kit.temporal.pipeline.predict_videos`
-that validates during training), and writes into the run folder::
+Loads the run's ``config.json``, ``labels.json``, ``splits.json`` and a checkpoint
+(:class:`kit.temporal.trained.TrainedRun`), predicts every frame of every video of the split exactly
+as validation did during training (whole videos: one forward pass over each video's features;
+windows: windows of ``val_T``, overlaps averaged), and writes into the run folder::
 
     predictions/<video>.csv   frame, then per task <task>_true, <task>_pred, <task>_conf
                               (class names; "" = unlabeled; conf = the predicted class's probability)
@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kit.config import CHECKPOINTS, RunConfig
+from kit.config import CHECKPOINTS
 from kit.data import IGNORE_INDEX
+from kit.files import write_json
 from kit.temporal.metrics import confusion, per_class_report, task_metrics
-from kit.temporal.model import build_model
-from kit.temporal.pipeline import FrameLabeler, VideoPrediction, backbone_for, feature_cache, predict_videos
 from kit.temporal.runs import latest_run, run_records
-from kit.files import load_checkpoint, read_json, write_json
+from kit.temporal.sequences import VideoPrediction
+from kit.temporal.trained import TrainedRun
 
 log = logging.getLogger("kit")
 METRICS = ("acc", "macro_f1", "edit", "f1@10", "f1@25", "f1@50")
@@ -55,48 +55,29 @@ def evaluate(run_dir: str | Path | None = None, split: str = "val", checkpoint: 
         The dict written to ``<run>/eval_<split>.json``.
     """
     run = _run_folder(run_dir, output_dir)
-    if checkpoint not in CHECKPOINTS:
-        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
-    cfg = RunConfig.load(run / "config.json")
-    vocab = read_json(run / "labels.json")
-    splits = read_json(run / "splits.json")
+    trained = TrainedRun(run, checkpoint, device)
+    splits = trained.splits
     if not splits.get(split):
         have = ", ".join(f"{k} ({len(v)} videos)" for k, v in splits.items()) or "none"
         raise ValueError(f"run {run} has no videos in split {split!r}; its splits: {have}")
-    state = load_checkpoint(run / f"{checkpoint}.pt")
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-    all_records = run_records(cfg, output_dir=run.parent)  # demo data: beside the run, where training made it
+    all_records = run_records(trained.cfg, output_dir=run.parent)  # demo data: beside the run, where training made it
     by_stem = {r.stem: r for r in all_records}
     missing = [s for s in splits[split] if s not in by_stem]
     if missing:
         raise ValueError(f"run {run}: videos of split {split!r} not found in the data any more: "
                          f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
-                         f"(data_root={cfg.data_root or 'demo data'!r}); restore them or retrain")
+                         f"(data_root={trained.cfg.data_root or 'demo data'!r}); restore them or retrain")
     records = [by_stem[s] for s in splits[split]]
-
-    backbone = backbone_for(cfg, freeze=True)
-    trained_with = state.get("backbone_fingerprint", backbone.fingerprint)
-    if trained_with != backbone.fingerprint:  # e.g. the 'auto' chain now finds another model
-        raise ValueError(f"run {run} was trained with backbone {trained_with}, but {backbone.fingerprint} "
-                         "loaded now: restore that backbone (backbone_path, the HF cache) to evaluate this run")
-    num_joints = state.get("num_joints", 17)
-    head = build_model(cfg, backbone.feature_dim, vocab, num_joints=num_joints)
-    labeler = FrameLabeler(backbone, head)
-    labeler.load_checkpoint_state(state["model"])
-    labeler.to(device).eval()
-    cache = feature_cache(backbone, cfg, output_dir=run.parent)  # the one training filled
-
-    preds = predict_videos(labeler, records, vocab, cfg.val_T, cfg.img_size, device, cache,
-                           batch_size=batch_size or cfg.batch_size, progress=progress)
-    tasks = list(labeler.head.tasks)
+    preds = trained.predict(records, batch_size=batch_size, progress=progress)
+    vocab = trained.vocab
+    tasks = trained.tasks
     (run / "predictions").mkdir(exist_ok=True)
     for p in preds:
         _prediction_table(p, vocab, tasks).to_csv(run / "predictions" / f"{p.stem}.csv", index=False)
 
     result = {task: _score(preds, task, vocab[task], background) for task in tasks}
     result.update(videos=len(preds), frames=int(sum(r.num_frames for r in records)),
-                  checkpoint=checkpoint, epoch=int(state.get("epoch", -1)), split=split,
+                  checkpoint=checkpoint, epoch=trained.epoch, split=split, pipeline=trained.pipeline,
                   background=[str(b) for b in background])
     write_json(run / f"eval_{split}.json", result)
     return result

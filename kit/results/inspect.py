@@ -239,53 +239,55 @@ def _shape(x) -> str:
 
 
 @torch.no_grad()
-def shape_walkthrough(backbone: Backbone, video: torch.Tensor,
-                      modes: tuple[str, ...] = ("clip", "tokens", "sliding")) -> pd.DataFrame:
-    """The shapes from a window of frames to per-frame features, step by step, per visual mode.
+def shape_walkthrough(backbone: Backbone, video: torch.Tensor, modes: tuple[str, ...] = ("clip", "tokens")) -> pd.DataFrame:
+    """The shapes from frames to per-frame features, step by step, per visual mode and path.
 
-    Every shape is measured by running the backbone (inference, no gradients), not computed.
+    Every shape is measured by running the backbone (inference, no gradients), not computed. The
+    window rows are the windowed path (``train_T`` frames); the "whole video" rows treat the same
+    frames as a whole video, the way extraction does (clips tiling it, one pass).
 
     Shapes:
-        video ``(B, T, 3, H, W)`` uint8 -> rows: sampled frames ``(B, F, 3, H, W)``, pixel_values
-        ``(B, F, 3, img, img)``, last_hidden_state ``(B, T'*N, D)`` (3D) or patch tokens ``(B, F, N, D)``
-        (2D), token grid ``(B, T', h, w, D)``, then per mode embed ``(B, K, D)`` and per-frame
-        features ``(B, T, D)``.
+        video ``(B, T, 3, img, img)`` uint8 -> rows: one clip's frames ``(B, F, 3, img, img)``,
+        pixel_values (normalised, same shape), token grid ``(B, T', N, D)`` = ``(B, T', h, w, D)``,
+        then per mode: window embed ``(B, C*K, D)`` and per-frame ``(B, T, D)``; whole-video clip
+        vectors ``(C, K, D)`` and per-frame ``(L, D)``.
     """
     if video.ndim != 5:
         raise ValueError(f"video must be (B, T, 3, H, W), got shape {tuple(video.shape)}")
     B, T = video.shape[:2]
     Fr, (Tp, h, w) = backbone.num_frames, backbone.token_grid
-    sampled = video[:, uniform_indices(T, Fr)]  # (B, F, 3, H, W)
-    pixels = backbone.preprocess(sampled)  # (B, F, 3, img, img) normalised
-    tokens = backbone.tokens(video)  # 3D (B, T'*N, D); 2D (B, F, N, D)
+    first = backbone.sample_positions(T)[:Fr]
+    clip = video[:, first]  # (B, F, 3, img, img)
+    pixels = backbone.preprocess(clip)  # (B, F, 3, img, img) normalised
+    tokens = backbone.tokens(video)  # (B, T', N, D)
     D = tokens.shape[-1]
     grid = tokens.reshape(B, Tp, h, w, D)  # (B, T', h, w, D)
-    rows = [("window video", video.shape, f"{T} frames of the window, decoded at {tuple(video.shape[-2:])} px"),
-            ("sampled frames", sampled.shape, f"{Fr} frames at uniform_indices({T}, {Fr})"),
-            ("pixel_values", pixels.shape, f"resized to {backbone.img_size} px, normalised with the "
-                                           f"backbone's mean/std")]
-    if backbone.is_3d:
-        rows.append(("last_hidden_state", tokens.shape, f"{Tp} tubelet steps x {h}x{w} patches = {Tp * h * w} "
-                                                        f"tokens of width {D}"))
-    else:
-        rows.append(("patch tokens", tokens.shape, f"each of the {Fr} frames alone: {h}x{w} patches (prefix "
-                                                   "tokens dropped)"))
-    rows.append(("token grid", grid.shape, "the same tokens as (time, height, width)"))
-    norm = ", then the checkpoint's fc_norm" if backbone.is_3d and backbone.fc_norm is not None else ""
-    pooling = {"clip": f"mean over every token{norm}: one vector per window (the original script)",
-               "tokens": f"mean over space{norm}: one vector per time step" if backbone.is_3d
-               else "the ViT's pooled vector of each frame",
-               "sliding": "{C} clips of {F} frames, one vector per time step of each"}
+    rows = [("frames", video.shape, f"{T} frames decoded at {backbone.img_size} px ({backbone.resize.mode}: "
+                                    f"{backbone.processor or 'the backbone geometry'})"),
+            ("one clip", clip.shape, f"{Fr} frames every {backbone.frame_step}: a clip spans {backbone.span} frames"),
+            ("pixel_values", pixels.shape, "scaled to [0, 1], normalised with the checkpoint's mean/std"),
+            ("token grid", grid.shape, f"{Tp} time steps (tubelet {backbone.tubelet}) x {h}x{w} patches of width {D}"
+                                       + (", each frame alone" if backbone.tubelet == 1 else ""))]
+    pooling = {"clip": f"one vector per clip: {backbone.encoder.pooling}",
+               "tokens": f"one vector per time step: {backbone.encoder.pooling}"}
     for mode in modes:
         view = _mode(backbone, mode)
         pos = view.sample_positions(T)
-        emb = view.embed(video[:, pos])  # (B, K, D)
+        emb = view.embed(video[:, pos])  # (B, C*K, D)
         feats = view.to_frames(emb, T)  # (B, T, D)
         C = view.num_clips(T)
-        rows.append((f"{mode}: frames decoded", (B, len(pos), *video.shape[2:]), f"{C} clip(s) x {Fr} frames"))
-        rows.append((f"{mode}: embed", emb.shape, pooling[mode].format(C=C, F=Fr)))
-        spread = "expanded to every frame" if mode == "clip" else f"{emb.shape[1]} points interpolated to {T} frames"
-        rows.append((f"{mode}: per-frame features", feats.shape, spread))
+        how = (f"the original script: {Fr} frames uniform over the window" if mode == "clip"
+               else f"{C} clip(s) of {backbone.span} frames tiling the window")
+        rows.append((f"{mode}, window: frames decoded", (B, len(pos), *video.shape[2:]), how))
+        rows.append((f"{mode}, window: embed", emb.shape, pooling[mode]))
+        rows.append((f"{mode}, window: per-frame", feats.shape, "expanded to every frame" if mode == "clip"
+                     else f"{emb.shape[1]} points interpolated to {T} frames"))
+        starts = view.clip_starts(T)
+        pts = torch.stack([view.embed_clips(video[:1, view.clip_frames(s, T)])[0] for s in starts])  # (C, K, D)
+        per_frame = view.spread(pts, T)  # (L, D)
+        rows.append((f"{mode}, whole video: clip vectors", pts.shape, f"{len(starts)} clips tiling {T} frames"))
+        rows.append((f"{mode}, whole video: per-frame", per_frame.shape, "stored transposed as features/<video>.npy "
+                     "(D, L)"))
     return pd.DataFrame([(s, _shape(sh), what) for s, sh, what in rows], columns=["step", "shape", "what"])
 
 

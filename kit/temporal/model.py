@@ -255,6 +255,13 @@ class MultiTaskModel(nn.Module):
                 feats.append(p)
         return self.tcn(torch.cat(feats, -1), mask)  # TCN input (B, T, C + Dp)
 
+    def checkpoint_state(self) -> dict:
+        """The checkpoint layout of :class:`kit.temporal.windowed.FrameLabeler`, with no backbone."""
+        return {"head": self.state_dict(), "backbone": {}}
+
+    def load_checkpoint_state(self, state: dict) -> None:
+        self.load_state_dict(state["head"])
+
 
 class ActionOnlyModel(MultiTaskModel):
     """The ``action`` head only (``model_type="action_only"``, the seed's second model)."""

@@ -1,12 +1,14 @@
 """The training loop: ``fit(cfg) -> FitResult``.
 
-Reads top to bottom: data -> backbone -> model -> optimizer -> (resume) -> epochs of
-{train windows, validate on full videos, history row, checkpoints}. Accelerate places tensors,
+Reads top to bottom: data -> features (or backbone) -> model -> optimizer -> (resume) -> epochs of
+{train, validate on whole videos, history row, checkpoints}. Two paths share the loop
+(``cfg.resolved_pipeline``): ``whole_video`` (frozen backbone: features extracted once per video on
+first use, the temporal model trained on full sequences, :class:`kit.temporal.sequences.SequencePath`)
+and ``windows`` (fine-tuning, or the original script's windows: :class:`kit.temporal.windowed.WindowPath`). Accelerate places tensors,
 runs mixed precision and gradient accumulation, and shards batches across processes
 (``accelerate launch -m kit train ...``). The learning rate is a pure function of the step.
 
-Legend: ``B`` windows per batch, ``T`` frames per window, ``K`` compact backbone time steps,
-``D`` feature width, ``J`` joints.
+Legend: ``B`` videos or windows per batch, ``T`` frames per window, ``D`` feature width, ``J`` joints.
 """
 from __future__ import annotations
 
@@ -22,15 +24,15 @@ import pandas as pd
 import torch
 
 from kit.config import RunConfig, field_names
-from kit.log import log_to_file
 from kit.data import DECODE_STATS, build_vocab, reset_decode_stats, tasks_of
+from kit.features.extract import backbone_for, ensure_features, mixed_precision
+from kit.files import append_history, load_checkpoint, read_history, save_checkpoint, write_json
+from kit.log import log_to_file
 from kit.temporal.metrics import segment_metrics
 from kit.temporal.model import build_model, class_weights_from_counts, segmentation_loss
-from kit.temporal.pipeline import (CachedWindows, FrameLabeler, backbone_for, cached_embeddings, collate_windows, feature_cache,
-                       mixed_precision, predict_videos)
-from kit.temporal.runs import run_splits, new_run_name, rng_state, run_dir, set_rng_state
-from kit.files import append_history, load_checkpoint, read_history, save_checkpoint, write_json
-from kit.data.windows import jittered, shuffled, train_windows
+from kit.temporal.runs import new_run_name, rng_state, run_dir, run_splits, set_rng_state
+from kit.temporal.sequences import SequencePath
+from kit.temporal.windowed import WindowPath
 
 log = logging.getLogger("kit")
 
@@ -132,118 +134,125 @@ def fit(cfg: RunConfig) -> FitResult:
         write_json(out / "labels.json", vocab)
         write_json(out / "splits.json", {k: [r.stem for r in v] for k, v in splits.items()})
         log.info(f"[info] Run folder: {out}")
-        log.info(f"[info] Videos: {', '.join(f'{k} {len(v)}' for k, v in splits.items())}; tasks: {vocab}")
+        log.info(f"[info] Videos: {', '.join(f'{k} {len(v)}' for k, v in splits.items())}; tasks: {vocab}; "
+                 f"pipeline: {cfg.resolved_pipeline}")
 
-    # --- model --------------------------------------------------------------------------------
-    backbone = backbone_for(cfg)
-    if cfg.resume and state.get("backbone_fingerprint", backbone.fingerprint) != backbone.fingerprint:
+    # --- features (or backbone) and model ----------------------------------------------------------
+    if cfg.resolved_pipeline == "whole_video":
+        features = _features(cfg, records, acc)
+        head = build_model(cfg, features["dim"], vocab, num_joints=num_joints)
+        path = SequencePath(head, splits["train"], vocab, features["of"], cfg.sample_rate, cfg.max_len, cfg.seed,
+                            num_joints)
+        fingerprint = features["fingerprint"]
+    else:
+        backbone = backbone_for(cfg)
+        head = build_model(cfg, backbone.feature_dim, vocab, num_joints=num_joints)
+        path = WindowPath(cfg, backbone, head, splits["train"], vocab)
+        features, fingerprint = {}, backbone.fingerprint
+    if cfg.resume and state.get("backbone_fingerprint", fingerprint) != fingerprint:
         raise ValueError(f"cannot resume {out}: it was trained with backbone {state['backbone_fingerprint']}, "
-                         f"but {backbone.fingerprint} loaded now (the 'auto' chain found another model?); "
+                         f"but {fingerprint} loaded now (the 'auto' chain found another model?); "
                          "restore that backbone (backbone_path, the HF cache) or start a new run_name")
-    head = build_model(cfg, backbone.feature_dim, vocab, num_joints=num_joints)
-    labeler = FrameLabeler(backbone, head)
     groups = [{"params": [p for p in head.parameters() if p.requires_grad], "peak_lr": cfg.lr}]
     if not cfg.freeze_backbone:  # pretrained weights move slowly: their own, lower peak
-        groups.append({"params": [p for p in backbone.parameters() if p.requires_grad], "peak_lr": cfg.backbone_lr})
+        groups.append({"params": [p for p in path.backbone.parameters() if p.requires_grad],
+                       "peak_lr": cfg.backbone_lr})
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    frozen = cfg.freeze_backbone
-    cache = feature_cache(backbone, cfg)
     class_weights = _class_weights(splits["train"], vocab) if cfg.class_weights else None
-
-    lengths = [r.num_frames for r in splits["train"]]
-    grid = train_windows(lengths, cfg.train_T, cfg.train_stride)
-    train_set = CachedWindows(splits["train"], vocab, grid, backbone, cfg.img_size, cache)
-    loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=False,
-                                         collate_fn=collate_windows, num_workers=cfg.num_workers)
-    labeler, optimizer, loader = acc.prepare(labeler, optimizer, loader)
+    loader = torch.utils.data.DataLoader(path.dataset, batch_size=cfg.batch_size, shuffle=False,
+                                         collate_fn=path.collate, num_workers=cfg.num_workers)
+    model, optimizer, loader = acc.prepare(path.model, optimizer, loader)
     steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum)
     total_steps = steps_per_epoch * cfg.epochs
 
-    start_epoch, step, best, best_epoch = 0, 0, -math.inf, 0
+    start_epoch, step, best, best_epoch, best_row = 0, 0, -math.inf, 0, {}
     if cfg.resume:
-        acc.unwrap_model(labeler).load_checkpoint_state(state["model"])
+        acc.unwrap_model(model).load_checkpoint_state(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler") and acc.scaler is not None:
             acc.scaler.load_state_dict(state["scaler"])
         start_epoch, step = state["epoch"], state["scheduler"]["step"]  # "epoch" = epochs completed
-        best, best_epoch = state["best"], state["best_epoch"]
-        set_rng_state(state["rng"])
+        best, best_epoch, best_row = state["best"], state["best_epoch"], state.get("best_metrics", {})
+        rng = state["rng"]  # one state per process (a list), or rank 0's alone (runs of kit 0.1)
+        set_rng_state(rng[min(acc.process_index, len(rng) - 1)] if isinstance(rng, list) else rng)
         log.info(f"[info] Resumed {out.name} after epoch {state['epoch']} (step {step})")
 
     # --- epochs -------------------------------------------------------------------------------
     for epoch in range(start_epoch, cfg.epochs):
-        order = shuffled(grid, cfg.seed, epoch)
-        train_set.set_windows(order if frozen else jittered(order, lengths, cfg.seed, epoch))
+        path.set_epoch(epoch)
         reset_decode_stats()
-        hits0, misses0 = (cache.hits, cache.misses) if cache is not None else (0, 0)
+        hits0, misses0 = path.counters()
         t0 = time.perf_counter()
-        train = _train_one_epoch(acc, labeler, optimizer, loader, cache, cfg, vocab, class_weights,
-                                 epoch, step, total_steps)
+        train = _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, epoch, step, total_steps)
         step = train.pop("step")
         decoded = {"frames_decoded": DECODE_STATS["frames_decoded"], "frames_grabbed": DECODE_STATS["frames_grabbed"]}
         t1 = time.perf_counter()
-        val = _validate(acc, labeler, splits["val"], vocab, cfg, cache, gather_object)
+        val = _validate(acc, model, path, splits["val"], vocab, gather_object)
         done = epoch + 1  # epochs are numbered from 1 everywhere a person reads them
+        hits, misses = path.counters()
         row = {"epoch": done, **train, **val, "train_s": t1 - t0, "val_s": time.perf_counter() - t1,
-               # decoding (training windows) and cache counters (training + validation) of this
-               # process; DataLoader workers (num_workers > 0) keep their own decode counts
-               **decoded,
-               "cache_hits": cache.hits - hits0 if cache is not None else 0,
-               "cache_misses": cache.misses - misses0 if cache is not None else 0}
+               # decoding (training and validation) and window-cache counters of this process; DataLoader
+               # workers (num_workers > 0) keep their own decode counts
+               **decoded, "cache_hits": hits - hits0, "cache_misses": misses - misses0}
         score = val.get("val_action_acc", math.nan)
         if not math.isfinite(score):  # no validation video, or none with a known action label
             score = -train["train_loss"]
         improved = score > best
         if improved:
             best, best_epoch = score, done
+            best_row = {"epoch": done, **{k: v for k, v in row.items() if k.startswith("val_")}}
+        rngs = gather_object([rng_state()]) if acc.num_processes > 1 else [rng_state()]
         if main:
             append_history(out / "history.csv", row)
             log.info("[epoch %d/%d] %s", done, cfg.epochs, " ".join(f"{k}={v:.4g}" for k, v in row.items()
                                                       if k != "epoch" and isinstance(v, float)))
-            state = {"model": acc.unwrap_model(labeler).checkpoint_state(), "optimizer": optimizer.state_dict(),
-                     "scheduler": {"step": step, "total_steps": total_steps},
+            state = {"model": acc.unwrap_model(model).checkpoint_state(),
+                     "optimizer": optimizer.state_dict(), "scheduler": {"step": step, "total_steps": total_steps},
                      "scaler": acc.scaler.state_dict() if acc.scaler is not None else {},
-                     "rng": rng_state(), "epoch": done, "best": best, "best_epoch": best_epoch,
+                     "rng": rngs, "epoch": done, "best": best, "best_epoch": best_epoch, "best_metrics": best_row,
                      "config": cfg.to_dict(), "vocab": vocab, "num_joints": num_joints,
-                     "backbone_fingerprint": backbone.fingerprint}
+                     "backbone_fingerprint": fingerprint, "pipeline": cfg.resolved_pipeline,
+                     "feature_dim": features.get("dim", 0), "features": features.get("store", "")}
             if improved:  # best first: last.pt must never name a best epoch that best.pt lacks
                 save_checkpoint(out / "best.pt", state)
-                write_json(out / "metrics.json", {"epoch": done, **{k: v for k, v in row.items()
-                                                                     if k.startswith("val_")}})
+                write_json(out / "metrics.json", best_row)
             save_checkpoint(out / "last.pt", state)
         acc.wait_for_everyone()
 
     history = read_history(out) if (out / "history.csv").is_file() else pd.DataFrame()
-    metrics = _read_metrics(out)
     acc.end_training()
-    return FitResult(out, history, metrics, best_epoch)
+    return FitResult(out, history, best_row, best_epoch)
 
 
-def _train_one_epoch(acc, labeler, optimizer, loader, cache, cfg, vocab, class_weights,
-                     epoch, step, total_steps) -> dict:
+def _features(cfg: RunConfig, records, acc) -> dict:
+    """Where each video's ``(D, L)`` features are: given by the dataset (the MS-TCN layout), or the
+    store of the config's backbone, extracted on first use (each process its share of the videos)."""
+    given = [r.features_path for r in records if r.features_path is not None]
+    if len(given) == len(records):
+        dim = int(np.load(given[0], mmap_mode="r").shape[0])
+        return {"of": lambda r: r.features_path, "dim": dim, "store": str(given[0].parent),
+                "fingerprint": f"given:{given[0].parent.resolve()}"}
+    store, backbone = ensure_features(cfg, records, device=acc.device, progress=acc.is_local_main_process)
+    acc.wait_for_everyone()  # every process's share is written before anyone reads
+    out = {"of": lambda r: store.path(r.stem), "dim": backbone.feature_dim, "store": str(store.root),
+           "fingerprint": backbone.fingerprint}
+    del backbone  # the temporal model never needs it again
+    return out
+
+
+def _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, epoch, step, total_steps) -> dict:
     from tqdm.auto import tqdm
 
-    labeler.train()
-    inner = acc.unwrap_model(labeler)
-    inner.backbone.train(not cfg.freeze_backbone)
-    T = cfg.train_T
-    total, n, windows = 0.0, 0, 0
+    model.train()
+    total, n, items = 0.0, 0, 0
     quiet = not acc.is_local_main_process or os.environ.get("TQDM_DISABLE", "") not in ("", "0")
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=quiet,
-               leave=False, dynamic_ncols=True)
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=quiet, leave=False, dynamic_ncols=True)
     t0 = time.perf_counter()
     for batch in bar:
-        with acc.accumulate(labeler):
-            pose = batch["pose"]  # zeros (masked) where a video has none: every rank runs the same graph
-            emb, video = None, batch["video"]
-            if cfg.freeze_backbone:  # features without a graph, from the cache when there is one
-                with torch.no_grad(), acc.autocast():
-                    emb = (cached_embeddings(inner.backbone, batch, cache, acc.device) if cache is not None
-                           else inner.backbone.embed(video).float())
-                video = None
+        with acc.accumulate(model):
             try:
                 with acc.autocast():
-                    stages = labeler(emb, video, T, pose, batch["mask"])
+                    stages = path.forward(model, batch, acc)
                     loss, _ = segmentation_loss(stages, batch["labels"], batch["mask"], cfg.smooth_weight,
                                                 cfg.smooth_tau, class_weights, cfg.task_weights or None)
             except torch.cuda.OutOfMemoryError as e:
@@ -255,7 +264,7 @@ def _train_one_epoch(acc, labeler, optimizer, loader, cache, cfg, vocab, class_w
             acc.backward(loss)
             if acc.sync_gradients:
                 if cfg.grad_clip > 0:
-                    acc.clip_grad_norm_(labeler.parameters(), cfg.grad_clip)
+                    acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 for g in optimizer.param_groups:
                     g["lr"] = lr_at(step, total_steps, cfg.warmup_steps, g["peak_lr"])
             optimizer.step()
@@ -264,26 +273,24 @@ def _train_one_epoch(acc, labeler, optimizer, loader, cache, cfg, vocab, class_w
                 step += 1
         total += loss.item()
         n += 1
-        windows += len(batch["feat_key"])
-        bar.set_postfix(loss=f"{total / n:.3f}", win_s=f"{windows / (time.perf_counter() - t0):.1f}")
-    counts = acc.gather(torch.tensor([total, n, windows], dtype=torch.float64, device=acc.device))
+        items += len(batch["mask"])
+        bar.set_postfix(loss=f"{total / n:.3f}", per_s=f"{items / (time.perf_counter() - t0):.1f}")
+    counts = acc.gather(torch.tensor([total, n, items], dtype=torch.float64, device=acc.device))
     counts = counts.view(-1, 3).sum(0)
     return {"train_loss": float(counts[0] / max(counts[1], 1)), "global_batches": int(counts[1]),
-            "processes": acc.num_processes,
-            "windows": int(counts[2]), "lr": lr_at(max(step - 1, 0), total_steps, cfg.warmup_steps, cfg.lr),
-            "step": step}
+            "processes": acc.num_processes, path.unit: int(counts[2]),
+            "lr": lr_at(max(step - 1, 0), total_steps, cfg.warmup_steps, cfg.lr), "step": step}
 
 
-def _validate(acc, labeler, records, vocab, cfg, cache, gather_object) -> dict:
+def _validate(acc, model, path, records, vocab, gather_object) -> dict:
     if not records:
         return {}
-    inner = acc.unwrap_model(labeler)
+    inner = acc.unwrap_model(model)
     mine = records[acc.process_index::acc.num_processes]
-    preds = predict_videos(inner, mine, vocab, cfg.val_T, cfg.img_size, acc.device, cache,
-                           batch_size=cfg.batch_size) if mine else []
+    preds = path.predict(inner, mine, vocab, acc.device) if mine else []
     preds = gather_object(preds) if acc.num_processes > 1 else preds
     row = {}
-    for task in inner.head.tasks:
+    for task in inner.tasks:
         p = [v.pred(task) for v in preds]
         g = [v.labels[task] for v in preds]
         for k, v in segment_metrics(p, g).items():
@@ -302,10 +309,3 @@ def _class_weights(records, vocab) -> dict[str, torch.Tensor]:
                     counts[idx[lab]] += 1
         out[task] = class_weights_from_counts(torch.tensor(counts))
     return out
-
-
-def _read_metrics(out: Path) -> dict:
-    import json
-
-    p = out / "metrics.json"
-    return json.loads(p.read_text()) if p.is_file() else {}

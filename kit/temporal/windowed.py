@@ -1,59 +1,42 @@
-"""Backbone + head as one module, cached features, and full-video prediction.
+"""The windowed path: backbone + head on windows of ``train_T`` frames (fine-tuning; the original script).
 
-Shared by training (validation) and evaluation, so both predict exactly the same way.
+Used when the backbone is trained (``freeze_backbone=False``: decoded windows go through the
+trainable backbone and the head together) or when asked for (``pipeline="windows"``, e.g. for the
+original script's exact behaviour: ``visual_mode="clip"`` samples 16 frames uniformly from each
+window). A frozen backbone's window features are cached (``kit.features.cache``) and reused every
+epoch. Validation and evaluation predict every frame with windows of ``val_T`` overlapping by half;
+overlapping predictions are averaged with weights that fall towards each window's edges (a frame
+near an edge has seen less context, through the TCN's zero padding).
 
 Legend: ``B`` windows in a batch, ``T`` frames per window, ``S`` decoded frames per window,
-``K`` compact backbone time steps, ``D`` feature width, ``L`` frames in a video, ``C`` classes.
+``K`` backbone vectors per window, ``D`` feature width, ``L`` frames in a video, ``C`` classes.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from kit.features.backbones import Backbone, load_backbone
-from kit.features.cache import FeatureCache
 from kit.config import RunConfig, resolve_path
-from kit.data import IGNORE_INDEX, VideoRecord, video_key
-from kit.data.windows import WindowDataset, collate
-from kit.data.windows import Window, eval_windows
-
-
-def mixed_precision(choice: str) -> str:
-    """``auto`` -> bf16 on a GPU with native bf16 (Ampere and newer), fp16 on older GPUs, no on CPU."""
-    if choice != "auto":
-        return choice
-    if not torch.cuda.is_available():
-        return "no"
-    return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
-
-
-def backbone_for(cfg: RunConfig, freeze: bool | None = None) -> Backbone:
-    """The backbone a config asks for (``cfg.resolved_backbone``: tiny on the demo data).
-
-    Its forward runs in the run's mixed precision on a GPU, in training, validation and
-    evaluation alike, so cached features mean the same thing wherever they were computed.
-    """
-    backbone = load_backbone(cfg.resolved_backbone, model_id=cfg.model_id, path=cfg.backbone_path or None,
-                             mode=cfg.visual_mode, img_size=cfg.img_size, num_frames=cfg.num_frames,
-                             freeze=cfg.freeze_backbone if freeze is None else freeze)
-    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
-    backbone.autocast_dtype = dtypes.get(mixed_precision(cfg.mixed_precision))
-    return backbone
+from kit.data.contract import IGNORE_INDEX, VideoRecord
+from kit.data.video import video_key
+from kit.data.windows import Window, WindowDataset, collate, eval_windows, jittered, shuffled, train_windows
+from kit.features.backbones import Backbone
+from kit.features.cache import FeatureCache
+from kit.features.extract import precision
+from kit.temporal.sequences import VideoPrediction
 
 
 def feature_cache(backbone: Backbone, cfg: RunConfig, output_dir=None) -> FeatureCache | None:
-    """The run's feature cache (frozen backbone and ``feature_cache=True``), else None.
+    """The run's window-feature cache (frozen backbone and ``feature_cache=True``), else None.
 
     Keyed by the backbone's fingerprint and the precision its features are computed in.
     """
     if not (cfg.freeze_backbone and cfg.feature_cache):
         return None
-    precision = str(backbone.autocast_dtype) if torch.cuda.is_available() else "float32"
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     directory = resolve_path(output_dir or cfg.output_dir) / ".feature_cache"
-    return FeatureCache(f"{backbone.fingerprint}|{precision}", directory)
+    return FeatureCache(f"{backbone.fingerprint}|{precision(backbone, device)}", directory)
 
 
 class FrameLabeler(nn.Module):
@@ -66,6 +49,10 @@ class FrameLabeler(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = head
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.head.tasks)
 
     def forward(self, emb: torch.Tensor | None, video: torch.Tensor | None, T: int,
                 pose: torch.Tensor | None, mask: torch.Tensor) -> list[dict[str, torch.Tensor]]:
@@ -97,10 +84,10 @@ class CachedWindows(torch.utils.data.Dataset):
     carry no video (``(0, 3, H, W)``): epochs after the first read no video at all.
     """
 
-    def __init__(self, records: list[VideoRecord], vocab: dict, windows: list[Window],
-                 backbone: Backbone, img_size: int, cache: FeatureCache | None):
+    def __init__(self, records: list[VideoRecord], vocab: dict, windows: list[Window], backbone: Backbone,
+                 cache: FeatureCache | None):
         self.records, self.backbone, self.cache = records, backbone, cache
-        kw = dict(positions=backbone.sample_positions, img_size=img_size)
+        kw = dict(positions=backbone.sample_positions, img_size=backbone.resize)
         self.sampled = WindowDataset(records, vocab, windows, decode="sampled", **kw)
         self.bare = WindowDataset(records, vocab, windows, decode="none", **kw)
         self._ids = {}
@@ -133,7 +120,7 @@ class CachedWindows(torch.utils.data.Dataset):
 
 
 def collate_windows(items: list[dict]) -> dict:
-    """:func:`kit.data.collate`, but videos only of the items that have one (``video_rows``)."""
+    """:func:`kit.data.windows.collate`, but videos only of the items that have one (``video_rows``)."""
     rows = [i for i, it in enumerate(items) if it["video"].shape[0] > 0]
     videos = [items[i]["video"] for i in rows]
     batch = collate([{k: v for k, v in it.items() if k not in ("video", "feat_key")} for it in items])
@@ -166,32 +153,28 @@ def cached_embeddings(backbone: Backbone, batch: dict, cache: FeatureCache | Non
     return torch.stack(out).to(device)  # (B, K, D)
 
 
-@dataclass
-class VideoPrediction:
-    """Per-frame class probabilities of one video, averaged over overlapping windows."""
-
-    stem: str
-    probs: dict[str, np.ndarray]  # {task: (L, C)}
-    labels: dict[str, np.ndarray]  # {task: (L,)} ground-truth class index, IGNORE_INDEX unlabeled
-
-    def pred(self, task: str) -> np.ndarray:
-        return self.probs[task].argmax(1)
+def edge_weights(T: int) -> np.ndarray:
+    """``(T,)`` triangular weights, highest in the window's middle: how much a window's prediction of
+    a frame counts where windows overlap."""
+    t = np.arange(T)
+    return np.minimum(t + 1, T - t).astype(np.float64)
 
 
 @torch.no_grad()
 def predict_videos(labeler: FrameLabeler, records: list[VideoRecord], vocab: dict[str, list[str]],
-                   T: int, img_size: int, device: torch.device, cache: FeatureCache | None = None,
+                   T: int, device: torch.device, cache: FeatureCache | None = None,
                    batch_size: int = 2, progress: bool = False) -> list[VideoPrediction]:
-    """Predicts every frame of every video with windows of ``T`` that cover it (overlaps averaged)."""
+    """Predicts every frame of every video with windows of ``T`` that cover it (edge-weighted average)."""
     labeler.eval()
     tasks = list(labeler.head.tasks)
     windows = eval_windows([r.num_frames for r in records], T)
-    ds = CachedWindows(records, vocab, windows, labeler.backbone, img_size, cache)
+    ds = CachedWindows(records, vocab, windows, labeler.backbone, cache)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, collate_fn=collate_windows)
     sums = {(v, t): np.zeros((r.num_frames, len(vocab[t])), np.float64)
             for v, r in enumerate(records) for t in tasks}
-    counts = [np.zeros(r.num_frames) for r in records]
+    weights = [np.zeros(r.num_frames) for r in records]
     labels = {(v, t): np.full(r.num_frames, IGNORE_INDEX, np.int64) for v, r in enumerate(records) for t in tasks}
+    edge = edge_weights(T)
     if progress:
         from tqdm.auto import tqdm
         loader = tqdm(loader, desc="predict", leave=False)
@@ -205,13 +188,54 @@ def predict_videos(labeler: FrameLabeler, records: list[VideoRecord], vocab: dic
             w = ds.windows[int(w)]
             real = batch["mask"][b].numpy()
             frames = batch["frames"][b].numpy()[real]
-            counts[w.video][frames] += 1
+            we = edge[real][:, None]
+            weights[w.video][frames] += we[:, 0]
             for t in tasks:
                 p = torch.softmax(stages[-1][t][b].float(), -1).cpu().numpy()[real]  # (T_real, C)
-                sums[w.video, t][frames] += p
+                sums[w.video, t][frames] += p * we
                 labels[w.video, t][frames] = batch["labels"][t][b].numpy()[real]
     out = []
     for v, r in enumerate(records):
-        c = np.maximum(counts[v], 1)[:, None]
+        c = np.maximum(weights[v], 1e-12)[:, None]
         out.append(VideoPrediction(r.stem, {t: sums[v, t] / c for t in tasks}, {t: labels[v, t] for t in tasks}))
     return out
+
+
+class WindowPath:
+    """What the training loop needs from the windowed path: the model, the data, a step, predictions."""
+
+    unit = "windows"
+
+    def __init__(self, cfg: RunConfig, backbone: Backbone, head: nn.Module, train_records: list[VideoRecord],
+                 vocab: dict):
+        self.cfg, self.backbone, self.records = cfg, backbone, train_records
+        self.model = FrameLabeler(backbone, head)
+        self.cache = feature_cache(backbone, cfg)
+        self.lengths = [r.num_frames for r in train_records]
+        self.grid = train_windows(self.lengths, cfg.train_T, cfg.train_stride)
+        self.dataset = CachedWindows(train_records, vocab, self.grid, backbone, self.cache)
+        self.collate = collate_windows
+
+    def set_epoch(self, epoch: int) -> None:
+        """A frozen backbone trains on the fixed grid (cacheable), shuffled; a trained one on jittered
+        windows, every frame equally likely to be in one."""
+        order = shuffled(self.grid, self.cfg.seed, epoch)
+        self.dataset.set_windows(order if self.cfg.freeze_backbone
+                                 else jittered(order, self.lengths, self.cfg.seed, epoch))
+
+    def forward(self, model: nn.Module, batch: dict, acc) -> list[dict[str, torch.Tensor]]:
+        emb, video = None, batch["video"]
+        if self.cfg.freeze_backbone:  # features without a graph, from the cache when there is one
+            with torch.no_grad(), acc.autocast():
+                emb = (cached_embeddings(self.backbone, batch, self.cache, acc.device) if self.cache is not None
+                       else self.backbone.embed(video).float())
+            video = None
+        return model(emb, video, self.cfg.train_T, batch["pose"], batch["mask"])
+
+    def predict(self, model: nn.Module, records: list[VideoRecord], vocab: dict, device,
+                progress: bool = False) -> list[VideoPrediction]:
+        return predict_videos(model, records, vocab, self.cfg.val_T, device, self.cache,
+                              batch_size=self.cfg.batch_size, progress=progress)
+
+    def counters(self) -> tuple[int, int]:
+        return (self.cache.hits, self.cache.misses) if self.cache is not None else (0, 0)
