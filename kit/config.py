@@ -22,6 +22,10 @@ BACKBONES = ("", "auto", "videomae", "vit2d", "tiny")
 VISUAL_MODES = ("clip", "tokens", "sliding")
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 CHECKPOINTS = ("best", "last")
+DATASET_FORMATS = ("auto", "kit", "mstcn")
+RECIPES = ("", "mstcn")
+OPTIMIZERS = ("adamw", "adam")
+LR_SCHEDULES = ("cosine", "constant")
 
 
 @dataclass
@@ -34,6 +38,10 @@ class RunConfig:
     splits: str = ""  # CSV video,split (default <data_root>/splits.csv when present)
     val_fraction: float = 0.2  # seeded split by video when there is no splits file
     test_fraction: float = 0.0  # likewise, for a held-out test split
+    dataset_format: str = "auto"  # auto | kit | mstcn; auto = mstcn when data_root holds mapping.txt or groundTruth/
+    split_index: int = 1  # the fold of an MS-TCN layout: splits/{train,val,test}.split<N>.bundle, 1-based
+    sample_rate: int = 1  # train on every n-th frame (MS-TCN: 2 for 50Salads); predictions repeat to every frame
+    fps: float = 0.0  # frame rate of data given as features only (MS-TCN layout); 0 = unknown
     # --- model ------------------------------------------------------------------------------
     model_type: str = "multitask"  # multitask (one head per label column) | action_only
     backbone: str = ""  # auto | videomae | vit2d | tiny; "" = auto on your data, tiny on the demo
@@ -54,6 +62,9 @@ class RunConfig:
     val_T: int = 240  # frames per evaluation window
     window_stride: int = 0  # stride between training windows; 0 = train_T // 2
     # --- optimisation -----------------------------------------------------------------------
+    recipe: str = ""  # "" | mstcn: a published recipe's hyper-parameters replace the defaults (README, Benchmarks)
+    optimizer: str = "adamw"  # adamw (decoupled weight decay) | adam (the MS-TCN recipe)
+    lr_schedule: str = "cosine"  # cosine: linear warm-up, then cosine decay to 0 | constant: warm-up, then the peak
     epochs: int = 10  # passes over the training windows
     batch_size: int = 2  # windows per step (per process)
     lr: float = 1e-3  # peak AdamW learning rate of the head
@@ -81,8 +92,13 @@ class RunConfig:
         _check_choice("backbone", self.backbone, BACKBONES)
         _check_choice("visual_mode", self.visual_mode, VISUAL_MODES)
         _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        _check_choice("dataset_format", self.dataset_format, DATASET_FORMATS)
+        _check_choice("recipe", self.recipe, RECIPES)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for name in ("num_frames", "img_size", "train_T", "val_T", "epochs", "batch_size",
-                     "grad_accum", "tcn_channels", "tcn_layers", "tcn_stages", "pose_dim"):
+                     "grad_accum", "tcn_channels", "tcn_layers", "tcn_stages", "pose_dim", "split_index",
+                     "sample_rate"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RunConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("val_fraction", "test_fraction", "dropout"):
@@ -90,8 +106,8 @@ class RunConfig:
                 raise ValueError(f"RunConfig.{name} must be in [0, 1), got {getattr(self, name)}")
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError("RunConfig.val_fraction + test_fraction must be < 1 (nothing left to train on)")
-        if self.window_stride < 0 or self.num_workers < 0 or self.warmup_steps < 0:
-            raise ValueError("RunConfig.window_stride, num_workers and warmup_steps must be >= 0")
+        if self.window_stride < 0 or self.num_workers < 0 or self.warmup_steps < 0 or self.fps < 0:
+            raise ValueError("RunConfig.window_stride, num_workers, warmup_steps and fps must be >= 0")
         if self.lr <= 0 or self.backbone_lr <= 0:
             raise ValueError(f"RunConfig.lr and backbone_lr must be > 0, got {self.lr}, {self.backbone_lr}")
 
