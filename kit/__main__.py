@@ -10,10 +10,12 @@ import argparse
 import json
 import sys
 
-from kit.config import BACKBONES, MIXED_PRECISION, MODEL_TYPES, VISUAL_MODES, RunConfig, field_help, field_types
+from kit.config import (BACKBONES, DATASET_FORMATS, LR_SCHEDULES, MIXED_PRECISION, MODEL_TYPES, OPTIMIZERS, RECIPES,
+                        VISUAL_MODES, RunConfig, field_help, field_types)
 
 CHOICES = {"model_type": MODEL_TYPES, "backbone": BACKBONES, "visual_mode": VISUAL_MODES,
-           "mixed_precision": MIXED_PRECISION}
+           "mixed_precision": MIXED_PRECISION, "dataset_format": DATASET_FORMATS, "recipe": RECIPES,
+           "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES}
 
 
 def train_parser() -> argparse.ArgumentParser:

@@ -403,3 +403,15 @@ def test_new_config_fields_are_checked():
                 dict(lr_schedule="step"), dict(split_index=0), dict(sample_rate=0), dict(fps=-1.0)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             RunConfig(**bad)
+
+
+def test_writer_reports_unreadable_feature_sources(tmp_path):
+    recs = [_record("a", ["x"] * 4), _record("b", ["x"] * 4)]
+    npz = tmp_path / "b.npy"
+    with open(npz, "wb") as f:
+        np.savez(f, x=np.zeros((D, 4)))
+    (tmp_path / "a.npy").write_bytes(b"")
+    with pytest.raises(DataError) as e:
+        write_mstcn_layout(tmp_path / "o", recs, ["x"], [{"train": ["a"], "test": ["b"]}], lambda s: tmp_path / f"{s}.npy")
+    assert "a.npy: not a readable .npy array" in str(e.value) and "b.npy: an .npz archive" in str(e.value)
+    assert not is_mstcn_layout("")  # the demo data, never the current folder

@@ -25,6 +25,8 @@ Rules of the reader (:func:`load_mstcn`, :func:`validate_mstcn`):
   counts the videos and frames; further apart is a :class:`DataError` naming both counts and the
   likely cause. DiffAct instead asserts equal lengths (``dataset.py`` line 53).
 
+Writing the layout is :mod:`kit.data.mstcn_export` (``write_mstcn_layout``, ``kfold_splits``).
+
 Legend: ``D`` feature width, ``T`` frames of a video (full frame rate), ``K`` classes.
 """
 from __future__ import annotations
@@ -79,6 +81,8 @@ def is_mstcn_layout(root: str | Path) -> bool:
     A broken MS-TCN folder (say, ``features/`` missing) still counts, so that its validation report
     names what is missing instead of the kit's layout complaining about ``Videos/``.
     """
+    if not str(root):  # "" is the demo data, never the current folder
+        return False
     root = Path(root)
     return (root.is_dir() and not (root / "Annotations").is_dir()
             and ((root / "mapping.txt").is_file() or (root / "groundTruth").is_dir()))

@@ -130,18 +130,20 @@ def _kit_files(out: Path, problems: list[dict]) -> list[str]:
     if not out.is_dir():
         problems.append(problem(out, "exists and is not a folder", "choose a new folder to export to"))
         return []
-    present = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != MARKER)
     if not (out / MARKER).is_file():
-        if present or any(out.iterdir()):
-            problems.append(problem(out, f"not empty and not written by kit (no {MARKER}; it holds "
-                                    f"{present[:3] or [p.name for p in out.iterdir()][:3]})",
+        inside = sorted(p.name for p in out.iterdir())
+        if inside:
+            problems.append(problem(out, f"not empty and not written by kit (no {MARKER}; it holds {inside[:3]})",
                                     "choose a new or empty folder: kit never overwrites files it did not write"))
         return []
     try:
-        listed = json.loads((out / MARKER).read_text())["files"]
+        listed = [str(p) for p in json.loads((out / MARKER).read_text())["files"]]
+        if any(Path(p).is_absolute() or ".." in Path(p).parts for p in listed):
+            raise ValueError("a path outside the folder")
     except (ValueError, KeyError, TypeError):
         problems.append(problem(out / MARKER, "unreadable marker", "choose a new folder to export to"))
         return []
+    present = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != MARKER)
     foreign = [p for p in present if p not in set(listed)]
     if foreign:
         problems.append(problem(out, f"holds files kit did not write: {foreign[:5]}", "move them away or choose a "
@@ -237,7 +239,10 @@ def _check_features(r: VideoRecord, features, problems: list[dict]):
     except (ValueError, OSError, EOFError) as e:
         problems.append(problem(where, f"not a readable .npy array ({e})", "extract this video's features again"))
         return None
-    if a.ndim != 2 or a.dtype.kind != "f":
+    if not isinstance(a, np.ndarray):  # np.load opens an .npz archive whatever its name
+        a.close()
+        problems.append(problem(where, "an .npz archive, not a .npy array", "save the (D, T) array with numpy.save"))
+    elif a.ndim != 2 or a.dtype.kind != "f":
         problems.append(problem(where, f"{a.ndim}-D {a.dtype} array of shape {a.shape}", "give a float (D, T) array"))
     elif not r.num_frames <= a.shape[1] <= r.num_frames + MAX_ALIGN_FRAMES:
         problems.append(problem(where, f"{a.shape[1]} frames (columns of (D, T) = {a.shape}), but {r.stem} has "

@@ -69,6 +69,8 @@ MSTCN = Recipe(
         "squared log-prob difference times the mask (model.py:77-79); with batch 1 this is the kit's loss",
         "later stages take softmax(previous) * mask (model.py:21)",
         "seed 1538574472 for random, torch and CUDA; cudnn.deterministic (main.py:12-16)",
+        "edit and F1@k drop segments labelled exactly 'background' (eval.py:15,62,68 bg_class=['background']): "
+        "segment_metrics(..., background=['background']) to match; frame accuracy counts them (eval.py:121-124)",
     ),
 )
 
