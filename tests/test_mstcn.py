@@ -206,6 +206,10 @@ def test_bundle_problems_name_the_line(layout):
     assert "train.split1.bundle, line 2: names 'ghost', but groundTruth/ghost.txt does not exist" in msg
     assert "features/ghost.npy does not exist" in msg
     assert "test.split1.bundle, line 1: vid3 is also on line 3 of train.split1.bundle" in msg
+    (layout / "splits" / "train.split1.bundle").write_text("vid0.txt\nvid0.txt\nghost.txt\n")
+    msg = _error(layout)
+    assert "train.split1.bundle, line 2: vid0 is also on line 1 of train.split1.bundle" in msg
+    assert "train.split1.bundle, line 3: names 'ghost'" in msg  # line numbers survive a skipped duplicate
 
 
 def test_validate_lists_every_problem_at_once_and_load_raises_them_together(layout):
@@ -272,8 +276,8 @@ def test_writer_refuses_what_the_layout_cannot_hold(tmp_path):
              ([_record("a", ["x"] * 4), _record("b.v2", ["x"] * 4)], ["x"], "a dot"),
              ([_record("a", ["x"] * 4), _record("b", ["y"] * 4)], ["x"], "label 'y'"),
              ([_record("a", ["x"] * 4), _record("b", ["x"] * 5)], ["x"], "4 frames .*, but b has 5 labelled"),
-             ([_record("a", ["x"] * 4), VideoRecord("b", None, Path("b.csv"), None, 4, 0.0, 0, 0, {"action": ["x"] * 5})],
-              ["x"], "5 action labels for 4 frames")]
+             ([_record("a", ["x"] * 4), VideoRecord("b", None, Path("b.csv"), None, 4, 0.0, 0, 0,
+                                                     {"action": ["x"] * 5})], ["x"], "5 action labels for 4 frames")]
     for recs, vocab, expected in cases:
         with pytest.raises(DataError, match=expected):
             write_mstcn_layout(tmp_path / "o", recs, vocab, [{"train": ["a"], "test": [recs[1].stem]}], feats)
@@ -412,6 +416,14 @@ def test_writer_reports_unreadable_feature_sources(tmp_path):
         np.savez(f, x=np.zeros((D, 4)))
     (tmp_path / "a.npy").write_bytes(b"")
     with pytest.raises(DataError) as e:
-        write_mstcn_layout(tmp_path / "o", recs, ["x"], [{"train": ["a"], "test": ["b"]}], lambda s: tmp_path / f"{s}.npy")
+        write_mstcn_layout(tmp_path / "o", recs, ["x"], [{"train": ["a"], "test": ["b"]}],
+                           lambda s: tmp_path / f"{s}.npy")
     assert "a.npy: not a readable .npy array" in str(e.value) and "b.npy: an .npz archive" in str(e.value)
     assert not is_mstcn_layout("")  # the demo data, never the current folder
+
+
+def test_load_features_names_a_file_broken_after_loading(layout):
+    records, _, _ = load_mstcn(layout)
+    records[0].features_path.write_bytes(pickle.dumps([1, 2]))
+    with pytest.raises(DataError, match=r"vid0.npy: not a readable .npy array"):
+        load_features(records[0].features_path)

@@ -150,9 +150,14 @@ def load_features(path: str | Path, num_frames: int | None = None) -> np.ndarray
     The trainer subsamples with ``[:, ::sample_rate]`` itself (see :func:`load_mstcn`).
     """
     path = Path(path)
-    a = np.load(path, allow_pickle=False)
-    if a.ndim != 2:
-        raise DataError.of([problem(path, f"shape {a.shape}, expected (D, T)", "save a 2-D float array")])
+    try:
+        a = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError.of([problem(path, f"not a readable .npy array ({e})", "run validate_mstcn on the "
+                                    "dataset folder: it says what is wrong with the file")]) from None
+    if not isinstance(a, np.ndarray) or a.ndim != 2:
+        raise DataError.of([problem(path, f"not a (D, T) array ({type(a).__name__} {getattr(a, 'shape', '')})",
+                                    "save a 2-D float array with numpy.save")])
     a = a[:, :num_frames] if num_frames is not None else a
     bad = np.flatnonzero(~np.isfinite(a).all(0))
     if len(bad):
@@ -195,13 +200,9 @@ def _scan(root: Path, split_index: int | None, fps: float, max_gap: int, check_v
                                 f"set split_index to one of {folds}" if folds else
                                 "add train.split<N>.bundle and test.split<N>.bundle files"))
         return out
-    for n in folds if split_index is None else [split_index]:
-        out.folds[n] = _read_fold(root / "splits", n, problems)
     named: dict[str, tuple[Path, int]] = {}  # stem -> the first bundle line naming it
-    for n, fold in out.folds.items():
-        for s, stems in fold.items():
-            for i, stem in enumerate(stems):
-                named.setdefault(stem, (root / "splits" / f"{s}.split{n}.bundle", i + 1))
+    for n in folds if split_index is None else [split_index]:
+        out.folds[n] = _read_fold(root / "splits", n, named, problems)
     if not named or not (root / "features").is_dir() or not (root / "groundTruth").is_dir():
         return out
     index = {c: k for k, c in enumerate(out.names)} if out.names else None  # None: mapping broken, labels unchecked
@@ -344,7 +345,7 @@ def _read_ground_truth(path: Path, index: dict[str, int] | None, problems: list[
     return lines
 
 
-def _read_fold(splits: Path, n: int, problems: list[dict]) -> dict[str, list[str]]:
+def _read_fold(splits: Path, n: int, named: dict, problems: list[dict]) -> dict[str, list[str]]:
     fold: dict[str, list[str]] = {}
     where: dict[str, tuple[str, int]] = {}
     for s in ("train", "val", "test"):
@@ -368,6 +369,7 @@ def _read_fold(splits: Path, n: int, problems: list[dict]) -> dict[str, list[str
                                         "keep each video in one split of a fold, once", row=i))
                 continue
             where[stem] = (s, i)
+            named.setdefault(stem, (path, i))
             fold[s].append(stem)
     return fold
 
