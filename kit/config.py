@@ -25,10 +25,15 @@ RESIZE_MODES = ("crop", "squash", "pad")
 FEATURE_DTYPES = ("float16", "float32")
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 CHECKPOINTS = ("best", "last")
+DATASET_FORMATS = ("auto", "kit", "mstcn")
+RECIPES = ("", "mstcn")
+OPTIMIZERS = ("adamw", "adam")
+LR_SCHEDULES = ("cosine", "constant")
 
 # The fields whose value is one of a fixed set (the CLI offers them as choices).
 CHOICES = {"model_type": MODEL_TYPES, "backbone": BACKBONES, "visual_mode": VISUAL_MODES, "pipeline": PIPELINES,
-           "resize_mode": RESIZE_MODES, "feature_dtype": FEATURE_DTYPES, "mixed_precision": MIXED_PRECISION}
+           "resize_mode": RESIZE_MODES, "feature_dtype": FEATURE_DTYPES, "mixed_precision": MIXED_PRECISION,
+           "dataset_format": DATASET_FORMATS, "recipe": RECIPES, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES}
 
 
 @dataclass
@@ -41,6 +46,10 @@ class RunConfig:
     splits: str = ""  # CSV video,split (default <data_root>/splits.csv when present)
     val_fraction: float = 0.2  # seeded split by video when there is no splits file
     test_fraction: float = 0.0  # likewise, for a held-out test split
+    dataset_format: str = "auto"  # auto | kit | mstcn; auto = mstcn when data_root holds mapping.txt or groundTruth/
+    split_index: int = 1  # the fold of an MS-TCN layout: splits/{train,val,test}.split<N>.bundle, 1-based
+    sample_rate: int = 1  # train on every n-th frame (MS-TCN: 2 for 50Salads); predictions repeat to every frame
+    fps: float = 0.0  # frame rate of data given as features only (MS-TCN layout); 0 = unknown
     # --- model ------------------------------------------------------------------------------
     model_type: str = "multitask"  # multitask (one head per label column) | action_only
     backbone: str = ""  # auto | videomae | vit2d | tiny; "" = auto on your data, tiny on the demo
@@ -62,11 +71,13 @@ class RunConfig:
     dropout: float = 0.3  # dropout on the fused per-frame features
     # --- windows ----------------------------------------------------------------------------
     max_len: int = 0  # whole videos: train on random crops of at most this many frames; 0 = whole videos
-    sample_rate: int = 1  # keep every n-th frame of features and labels (MS-TCN on 50Salads: 2)
     train_T: int = 180  # windows: frames per training window
     val_T: int = 240  # windows: frames per evaluation window
     window_stride: int = 0  # windows: stride between training windows; 0 = train_T // 2
     # --- optimisation -----------------------------------------------------------------------
+    recipe: str = ""  # "" | mstcn: a published recipe's hyper-parameters replace the defaults (README, Benchmarks)
+    optimizer: str = "adamw"  # adamw (decoupled weight decay) | adam (the MS-TCN recipe)
+    lr_schedule: str = "cosine"  # cosine: linear warm-up, then cosine decay to 0 | constant: warm-up, then the peak
     epochs: int = 10  # passes over the training windows
     batch_size: int = 2  # windows per step (per process)
     lr: float = 1e-3  # peak AdamW learning rate of the head
@@ -103,8 +114,12 @@ class RunConfig:
             raise ValueError("RunConfig.pipeline='whole_video' needs freeze_backbone=True (features are extracted "
                              "once); fine-tuning trains on windows: pipeline='windows' or 'auto'")
         _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        _check_choice("dataset_format", self.dataset_format, DATASET_FORMATS)
+        _check_choice("recipe", self.recipe, RECIPES)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for name in ("num_frames", "frame_step", "sample_rate", "img_size", "train_T", "val_T", "epochs", "batch_size",
-                     "grad_accum", "tcn_channels", "tcn_layers", "tcn_stages", "pose_dim"):
+                     "grad_accum", "tcn_channels", "tcn_layers", "tcn_stages", "pose_dim", "split_index"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RunConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("val_fraction", "test_fraction", "dropout"):
@@ -112,8 +127,8 @@ class RunConfig:
                 raise ValueError(f"RunConfig.{name} must be in [0, 1), got {getattr(self, name)}")
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ValueError("RunConfig.val_fraction + test_fraction must be < 1 (nothing left to train on)")
-        if self.window_stride < 0 or self.num_workers < 0 or self.warmup_steps < 0 or self.max_len < 0:
-            raise ValueError("RunConfig.window_stride, num_workers, warmup_steps and max_len must be >= 0")
+        if min(self.window_stride, self.num_workers, self.warmup_steps, self.max_len, self.fps) < 0:
+            raise ValueError("RunConfig.window_stride, num_workers, warmup_steps, max_len and fps must be >= 0")
         if self.lr <= 0 or self.backbone_lr <= 0:
             raise ValueError(f"RunConfig.lr and backbone_lr must be > 0, got {self.lr}, {self.backbone_lr}")
 
