@@ -44,8 +44,9 @@ class RunConfig:
     videos: str = ""  # seed flag: the Videos folder (default <data_root>/Videos)
     poses: str = ""  # keypoint folder of <stem>.npy (default <data_root>/Poses when present)
     splits: str = ""  # CSV video,split (default <data_root>/splits.csv when present)
-    val_fraction: float = 0.2  # seeded split by video when there is no splits file
-    test_fraction: float = 0.0  # likewise, for a held-out test split
+    val_fraction: float = 0.2  # seeded split by video when there is no splits file: the model-selection split
+    test_fraction: float = 0.2  # likewise, held out: scores nothing was chosen on
+    split_seed: int = 0  # seeds that split (not `seed`: another training seed keeps the same held-out videos)
     dataset_format: str = "auto"  # auto | kit | mstcn; auto = mstcn when data_root holds mapping.txt or groundTruth/
     split_index: int = 1  # the fold of an MS-TCN layout: splits/{train,val,test}.split<N>.bundle, 1-based
     sample_rate: int = 1  # train on every n-th frame (MS-TCN: 2 for 50Salads); predictions repeat to every frame
@@ -68,7 +69,8 @@ class RunConfig:
     tcn_channels: int = 64  # width of the temporal conv net
     tcn_layers: int = 8  # dilated layers per stage (dilation 1, 2, 4, ...)
     tcn_stages: int = 2  # MS-TCN stages; later stages refine the earlier ones
-    dropout: float = 0.3  # dropout on the fused per-frame features
+    dropout: float = 0.3  # dropout in every TCN layer (as MS-TCN) and after the feature projection
+    feature_proj: bool = True  # LayerNorm -> Linear -> Dropout on the features before the TCN (MS-TCN: none)
     # --- windows ----------------------------------------------------------------------------
     max_len: int = 0  # whole videos: train on random crops of at most this many frames; 0 = whole videos
     train_T: int = 180  # windows: frames per training window
@@ -93,7 +95,7 @@ class RunConfig:
     task_weights: dict = field(default_factory=dict)  # {task: weight} for the multi-task sum; missing = 1
     feature_cache: bool = True  # cache frozen-backbone features (memory and <output_dir>/.feature_cache)
     num_workers: int = 0  # DataLoader worker processes
-    seed: int = 0  # seeds the split, the windows, the weights and the shuffling
+    seed: int = 0  # seeds the weights, the shuffling, the windows and the crops (not the split: split_seed)
     # --- outputs ----------------------------------------------------------------------------
     output_dir: str = "outputs"  # runs land in <output_dir>/<run_name>/
     run_name: str = ""  # "" = a timestamped name

@@ -112,7 +112,7 @@ def test_frame_level_metrics_and_reports():
     cm = confusion(preds, gts, labels=[0, 1, 2])
     assert cm.tolist() == [[2, 1, 0], [0, 2, 0], [1, 0, 2]]
     rep = per_class_report(preds, gts, class_names=["idle", "walk", "jump"])
-    assert list(rep.index[:3]) == ["idle", "walk", "jump"] and "macro avg" in rep.index
+    assert list(rep.index) == ["idle", "walk", "jump"]  # no average rows: macro_f1 is the one macro-F1
     assert rep.loc["walk", "recall"] == pytest.approx(100) and rep.loc["idle", "support"] == 3
     tm = task_metrics(preds, gts, ["idle", "walk", "jump"], background=["idle"])
     assert set(tm) == {"acc", "macro_f1", "edit", "f1@10", "f1@25", "f1@50"}
@@ -158,13 +158,14 @@ def ref_metrics(preds, gts, bg):
     correct = total = 0
     edits, tp, fp, fn = [], [0] * 3, [0] * 3, [0] * 3
     for p, g in zip(preds, gts):
-        p = [x for x, y in zip(p, g) if y != IGNORE_INDEX]
-        g = [y for y in g if y != IGNORE_INDEX]
-        if not g:
+        labelled = [y != IGNORE_INDEX for y in g]
+        if not any(labelled):
             continue
-        correct += sum(x == y for x, y in zip(p, g))
-        total += len(g)
-        P, Y = ref_segments(p, bg), ref_segments(g, bg)
+        correct += sum(x == y for x, y, k in zip(p, g, labelled) if k)
+        total += sum(labelled)
+        # unlabelled frames are a gap in both sequences: they separate segments and belong to none
+        p = [x if k else IGNORE_INDEX for x, k in zip(p, labelled)]
+        P, Y = ref_segments(p, (*bg, IGNORE_INDEX)), ref_segments(g, (*bg, IGNORE_INDEX))
         lp, ly = tuple(s[0] for s in P), tuple(s[0] for s in Y)
         if lp or ly:
             edits.append((1 - ref_levenshtein(lp, ly) / max(len(lp), len(ly))) * 100)
@@ -231,3 +232,27 @@ def test_levenshtein_and_segments_basics():
     assert levenshtein([], [1, 2]) == 2 and levenshtein([1], []) == 1
     assert segments([]) == ([], [], [])
     assert segments([1, 1, 2]) == ([1, 2], [0, 2], [2, 3])
+
+
+def test_unlabelled_gaps_separate_segments_and_count_neither_way():
+    """GT A(10) gap(10) A(10), prediction A5 B5 A20: three predicted segments against two, edit 66.7."""
+    A, B, U = 0, 1, IGNORE_INDEX
+    gt = [[A] * 10 + [U] * 10 + [A] * 10]
+    pred = [[A] * 5 + [B] * 5 + [A] * 20]
+    assert edit_score(pred, gt) == pytest.approx(100 * (1 - 1 / 3))  # [A, B, A] vs [A, A]
+    # the predicted A over the gap is cut there: segments A[0,5) B[5,10) A[20,30) vs A[0,10) A[20,30)
+    assert f1_at_k(pred, gt, 50) == pytest.approx(100 * 2 * (2 / 3) * 1 / (2 / 3 + 1))  # P 2/3, R 2/2
+    assert frame_accuracy(pred, gt) == pytest.approx(100 * 15 / 20)  # the gap's 10 frames are not scored
+    # strings: "" is unlabelled, the same rule
+    assert edit_score([["a"] * 5 + ["b"] * 5 + ["a"] * 20], [["a"] * 10 + [""] * 10 + ["a"] * 10]) == \
+        pytest.approx(100 * (1 - 1 / 3))
+
+
+def test_unseen_classes_are_errors_and_macro_f1_is_over_the_ground_truths_classes():
+    UNSEEN = -1  # kit.data.contract.UNSEEN: a validation label the training split never had
+    gt = [[0, 0, UNSEEN, UNSEEN]]
+    pred = [[0, 0, 0, 0]]
+    assert frame_accuracy(pred, gt) == 50.0  # not 100: the unseen frames count as errors
+    # classes of the ground truth: 0 (P 2/4, R 1) and UNSEEN (F1 0)
+    assert macro_f1(pred, gt) == pytest.approx(100 * (2 * 0.5 * 1 / 1.5) / 2)
+    assert edit_score(pred, gt) == 50.0  # [0] vs [0, UNSEEN]

@@ -31,9 +31,10 @@ import pandas as pd
 from kit.data.video import DataError, probe_video, problem
 
 __all__ = ["IGNORE_INDEX", "COCO17_EDGES", "VIDEO_EXTS", "DataError", "VideoRecord", "load_records", "validate",
-           "split_records", "build_vocab", "tasks_of", "encode_labels"]
+           "split_records", "build_vocab", "tasks_of", "encode_labels", "unseen_labels", "UNSEEN"]
 
-IGNORE_INDEX = -100  # torch's cross-entropy default
+IGNORE_INDEX = -100  # torch's cross-entropy default: unlabeled
+UNSEEN = -1  # a label the training split never had: skipped by the loss, an error for the metrics
 # COCO-17 keypoints: 0 nose, 1-2 eyes, 3-4 ears, 5-6 shoulders, 7-8 elbows, 9-10 wrists,
 # 11-12 hips, 13-14 knees, 15-16 ankles (left first). The official COCO skeleton, 0-based, in
 # the standard drawing order (limbs first).
@@ -400,8 +401,25 @@ def build_vocab(train_records: list[VideoRecord], tasks: list[str]) -> dict[str,
 
 
 def encode_labels(labels: list[str] | None, classes: list[str], n: int) -> np.ndarray:
-    """Label strings -> class indices ``(L,)``; unlabeled or unknown -> ``IGNORE_INDEX``."""
+    """Label strings -> class indices ``(L,)``: unlabeled -> ``IGNORE_INDEX``, a label not in
+    ``classes`` (never seen in training) -> ``UNSEEN``, which the loss skips and the metrics count as
+    an error."""
     if labels is None:
         return np.full(n, IGNORE_INDEX, np.int64)
     index = {c: k for k, c in enumerate(classes)}
-    return np.array([index.get(v, IGNORE_INDEX) for v in labels], np.int64)
+    return np.array([IGNORE_INDEX if not v else index.get(v, UNSEEN) for v in labels], np.int64)
+
+
+def unseen_labels(records: list[VideoRecord], vocab: dict[str, list[str]]) -> dict[str, dict[str, int]]:
+    """``{task: {label: frames}}`` of labels in ``records`` that ``vocab`` (the training split's) lacks."""
+    out: dict[str, dict[str, int]] = {}
+    for task, classes in vocab.items():
+        known = set(classes)
+        counts: dict[str, int] = {}
+        for r in records:
+            for v in r.labels.get(task, ()):
+                if v and v not in known:
+                    counts[v] = counts.get(v, 0) + 1
+        if counts:
+            out[task] = dict(sorted(counts.items()))
+    return out

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from kit.config import CHECKPOINTS
-from kit.data import IGNORE_INDEX
+from kit.data.contract import unseen_labels
 from kit.files import write_json
 from kit.temporal.metrics import confusion, per_class_report, task_metrics
 from kit.temporal.runs import latest_run, run_records
@@ -38,14 +38,16 @@ log = logging.getLogger("kit")
 METRICS = ("acc", "macro_f1", "edit", "f1@10", "f1@25", "f1@50")
 
 
-def evaluate(run_dir: str | Path | None = None, split: str = "val", checkpoint: str = "best",
+def evaluate(run_dir: str | Path | None = None, split: str = "", checkpoint: str = "best",
              output_dir: str | Path = "outputs", batch_size: int | None = None, background=(),
              device: str | torch.device | None = None, progress: bool = False) -> dict:
     """Predicts every frame of a split with a run's checkpoint and scores it.
 
     Args:
         run_dir: the run folder; None = the newest run under ``output_dir``.
-        split: ``train``, ``val`` or ``test`` (as saved in the run's ``splits.json``).
+        split: ``train``, ``val`` or ``test`` (as saved in the run's ``splits.json``); ``""`` = ``test``
+            when the run has test videos, else ``val`` (then the result says it is the split
+            ``best.pt`` was chosen on: an optimistic score).
         checkpoint: ``best`` or ``last``.
         batch_size: windows per forward pass (default: the run's ``batch_size``).
         background: class names (or indices) left out of edit and F1@k, e.g. ``["idle"]``.
@@ -57,6 +59,7 @@ def evaluate(run_dir: str | Path | None = None, split: str = "val", checkpoint: 
     run = _run_folder(run_dir, output_dir)
     trained = TrainedRun(run, checkpoint, device)
     splits = trained.splits
+    split = split or ("test" if splits.get("test") else "val")
     if not splits.get(split):
         have = ", ".join(f"{k} ({len(v)} videos)" for k, v in splits.items()) or "none"
         raise ValueError(f"run {run} has no videos in split {split!r}; its splits: {have}")
@@ -72,12 +75,22 @@ def evaluate(run_dir: str | Path | None = None, split: str = "val", checkpoint: 
     vocab = trained.vocab
     tasks = trained.tasks
     (run / "predictions").mkdir(exist_ok=True)
-    for p in preds:
-        _prediction_table(p, vocab, tasks).to_csv(run / "predictions" / f"{p.stem}.csv", index=False)
+    for p, r in zip(preds, records):
+        _prediction_table(p, r, vocab, tasks).to_csv(run / "predictions" / f"{p.stem}.csv", index=False)
 
     result = {task: _score(preds, task, vocab[task], background) for task in tasks}
+    unseen = unseen_labels(records, {t: vocab[t] for t in tasks})
+    for task, counts in unseen.items():
+        log.warning(f"[warn] {task}: {sum(counts.values())} frames of {split} have classes the training split never "
+                    f"had ({', '.join(f'{k}: {v}' for k, v in counts.items())}); they count as errors")
+    selection = "val" if splits.get("val") else "train_loss"  # what best.pt was chosen on
+    optimistic = checkpoint == "best" and split == selection
+    if optimistic:
+        log.warning(f"[warn] Scores on {split!r}, the split best.pt was chosen on: optimistic. Hold out a test split "
+                    "(test_fraction, or `test` rows in splits.csv) for a score nothing was chosen on")
     result.update(videos=len(preds), frames=int(sum(r.num_frames for r in records)),
                   checkpoint=checkpoint, epoch=trained.epoch, split=split, pipeline=trained.pipeline,
+                  selection_split=selection, on_selection_split=optimistic, unseen=unseen,
                   background=[str(b) for b in background])
     write_json(run / f"eval_{split}.json", result)
     return result
@@ -93,14 +106,13 @@ def _run_folder(run_dir, output_dir) -> Path:
     return run
 
 
-def _prediction_table(p: VideoPrediction, vocab: dict[str, list[str]], tasks: list[str]) -> pd.DataFrame:
+def _prediction_table(p: VideoPrediction, record, vocab: dict[str, list[str]], tasks: list[str]) -> pd.DataFrame:
     """One row per frame: ``frame``, then ``<task>_true, <task>_pred, <task>_conf`` per task."""
     L = len(p.labels[tasks[0]])
     cols = {"frame": np.arange(L)}
     for t in tasks:
-        names = np.asarray(vocab[t] + [""], dtype=object)  # index -1 -> "" (unlabeled)
-        true = p.labels[t]
-        cols[f"{t}_true"] = names[np.where(true == IGNORE_INDEX, -1, true)]
+        names = np.asarray(vocab[t], dtype=object)
+        cols[f"{t}_true"] = np.asarray(record.labels.get(t) or [""] * L, dtype=object)  # "" = unlabeled
         cols[f"{t}_pred"] = names[p.pred(t)]
         cols[f"{t}_conf"] = p.probs[t].max(1).round(4)  # (L,)
     return pd.DataFrame(cols)
@@ -134,7 +146,8 @@ def main_evaluate(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kit evaluate",
                                  description="Predict every frame of a split with a trained run and score it.")
     ap.add_argument("--run", default="", help="run folder (default: the newest run under --output_dir)")
-    ap.add_argument("--split", default="val", help="train | val | test (default: val)")
+    ap.add_argument("--split", default="", help="train | val | test (default: test when the run has test videos, "
+                    "else val)")
     ap.add_argument("--checkpoint", default="best", choices=CHECKPOINTS, help="default: best")
     ap.add_argument("--output_dir", default="outputs", help="where to look for the newest run")
     ap.add_argument("--batch_size", type=int, default=None, help="windows per forward pass")
@@ -146,10 +159,12 @@ def main_evaluate(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{run}  split={res['split']}  checkpoint={res['checkpoint']} (epoch {res['epoch']})  "
+    note = "  (the split best.pt was chosen on: optimistic)" if res["on_selection_split"] else ""
+    print(f"{run}  split={res['split']}{note}  checkpoint={res['checkpoint']} (epoch {res['epoch']})  "
           f"videos={res['videos']}  frames={res['frames']}")
     print(format_table(res))
-    print(f"wrote {run / f'eval_{args.split}.json'} and {run / 'predictions'}/<video>.csv")
+    written = run / f"eval_{res['split']}.json"
+    print(f"wrote {written} and {run / 'predictions'}/<video>.csv")
     return 0
 
 

@@ -2,11 +2,18 @@
 
 Every function takes per-video label sequences: ``preds`` and ``gts`` are lists (one entry per
 video) of 1D sequences of equal length, numpy int arrays of class indices or lists of label
-strings. Frames whose ground truth is unlabelled (``IGNORE_INDEX`` = -100, ``""`` or ``None``)
-are dropped first, in every metric; a video left with no frame is skipped altogether.
+strings. A video with no labelled frame is skipped altogether.
 
-- frame accuracy: correct frames / all frames, pooled over videos (MS-TCN's ``eval.py``).
-- macro-F1: scikit-learn's per-frame F1 averaged over the classes present in either sequence.
+Unlabelled frames (ground truth ``IGNORE_INDEX`` = -100, ``""`` or ``None``): frame accuracy,
+macro-F1 and the confusion matrix leave them out; in edit and F1@k an unlabelled stretch
+*separates* segments, like a background run, and counts neither as a hit nor as a miss (the
+predicted frames inside it belong to no segment). Dropping them instead would merge two instances
+of a class on either side of a gap into one. Ground-truth labels the model never saw in training
+(``UNSEEN`` = -1 from ``kit.data.contract.encode_labels``) are ordinary classes here: never
+predicted, they count as errors in every metric.
+
+- frame accuracy: correct frames / all labelled frames, pooled over videos (MS-TCN's ``eval.py``).
+- macro-F1: per-frame F1 averaged over the ground truth's classes (support > 0): see :func:`macro_f1`.
 - segmental edit score (Lea et al., "Temporal Convolutional Networks for Action Segmentation
   and Detection", CVPR 2017): ``(1 - Levenshtein(P, Y) / max(|P|, |Y|)) * 100`` over the
   sequences of segment labels, per video, then averaged over videos.
@@ -40,11 +47,11 @@ IGNORE_INDEX = -100  # the same value as kit.data.IGNORE_INDEX (kept here: no he
 OVERLAPS = (10, 25, 50)  # the k of F1@k, in percent
 
 
-def _clean(preds: Sequence, gts: Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Pairs of (pred, gt) arrays with unlabelled frames dropped; empty videos left out."""
+def _pairs(preds: Sequence, gts: Sequence) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per video: (pred, gt, labelled mask), shapes checked; videos with no labelled frame left out."""
     if len(preds) != len(gts):
         raise ValueError(f"got predictions for {len(preds)} videos but ground truth for {len(gts)}")
-    pairs = []
+    out = []
     for i, (p, g) in enumerate(zip(preds, gts)):
         p, g = np.asarray(p), np.asarray(g)
         if p.ndim != 1 or g.ndim != 1 or len(p) != len(g):
@@ -55,8 +62,35 @@ def _clean(preds: Sequence, gts: Sequence) -> list[tuple[np.ndarray, np.ndarray]
         else:
             keep = np.array([x is not None and x != "" and x != IGNORE_INDEX for x in g.tolist()], bool)
         if keep.any():
-            pairs.append((p[keep], g[keep]))
-    return pairs
+            out.append((p, g, keep))
+    return out
+
+
+def _clean(preds: Sequence, gts: Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Pairs of (pred, gt) arrays with unlabelled frames dropped (frame-level metrics)."""
+    return [(p[keep], g[keep]) for p, g, keep in _pairs(preds, gts)]
+
+
+_GAP = "\x00unlabeled"  # marks unlabelled frames of string sequences in the segment metrics
+
+
+def _gapped(preds: Sequence, gts: Sequence) -> list[tuple[np.ndarray, np.ndarray, object]]:
+    """Per video: (pred, gt, gap) with every unlabelled frame set to ``gap`` in both (segment metrics).
+
+    An unlabelled stretch then separates segments, like a background run, and counts neither as a
+    hit nor as a miss: its predicted frames belong to no segment.
+    """
+    out = []
+    for p, g, keep in _pairs(preds, gts):
+        if g.dtype.kind in "iuf" and p.dtype.kind in "iuf":
+            gap = IGNORE_INDEX
+            p, g = p.astype(np.int64), g.astype(np.int64)
+        else:
+            gap = _GAP
+            p, g = p.astype(object), g.astype(object)
+        p[~keep], g[~keep] = gap, gap
+        out.append((p, g, gap))
+    return out
 
 
 def segments(labels: Sequence, background: Sequence = ()) -> tuple[list, list[int], list[int]]:
@@ -129,24 +163,29 @@ def frame_accuracy(preds: Sequence, gts: Sequence) -> float:
     return 100.0 * correct / sum(len(g) for _, g in pairs)
 
 
-def macro_f1(preds: Sequence, gts: Sequence, labels: Sequence | None = None) -> float:
-    """scikit-learn's macro-averaged per-frame F1 in percent over ``labels`` (default: every
-    class present in the ground truth or the prediction); 0 for a class never predicted."""
+def macro_f1(preds: Sequence, gts: Sequence) -> float:
+    """Per-frame F1 averaged over the classes of the ground truth (labelled frames, support > 0), in percent.
+
+    The one macro-F1 of the kit: a class that occurs in the evaluated frames counts once, scoring 0
+    when never predicted right; a class absent from the ground truth does not count (predicting it
+    lowers the precision of no class, only the F1 of the classes whose frames it took). Ground-truth
+    classes the model never saw in training (``UNSEEN``) count like any other: they score 0.
+    """
     from sklearn.metrics import f1_score
 
     pairs = _clean(preds, gts)
     if not pairs:
         return float("nan")
     p, g = (np.concatenate(x) for x in zip(*pairs))
-    return 100.0 * float(f1_score(g, p, labels=labels, average="macro", zero_division=0))
+    return 100.0 * float(f1_score(g, p, labels=np.unique(g), average="macro", zero_division=0))
 
 
 def edit_score(preds: Sequence, gts: Sequence, background: Sequence = ()) -> float:
     """Segmental edit score (Lea et al. 2017), per video then averaged, in percent."""
-    pairs = _clean(preds, gts)
-    if not pairs:
+    videos = _gapped(preds, gts)
+    if not videos:
         return float("nan")
-    return float(np.mean([_edit(p, g, background) for p, g in pairs]))
+    return float(np.mean([_edit(p, g, [*background, gap]) for p, g, gap in videos]))
 
 
 def f1_at_k(preds: Sequence, gts: Sequence, k: float = 50, background: Sequence = ()) -> float:
@@ -158,10 +197,10 @@ def f1_at_k(preds: Sequence, gts: Sequence, k: float = 50, background: Sequence 
     """
     if not 1 <= k <= 100:
         raise ValueError(f"k is the IoU threshold in percent (10, 25, 50), got {k}")
-    pairs = _clean(preds, gts)
-    if not pairs:
+    videos = _gapped(preds, gts)
+    if not videos:
         return float("nan")
-    tp, fp, fn = np.sum([_tp_fp_fn(p, g, k / 100, background) for p, g in pairs], axis=0)
+    tp, fp, fn = np.sum([_tp_fp_fn(p, g, k / 100, [*background, gap]) for p, g, gap in videos], axis=0)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     if precision + recall == 0:
@@ -197,10 +236,12 @@ def confusion(preds: Sequence, gts: Sequence, labels: Sequence | None = None) ->
 
 def per_class_report(preds: Sequence, gts: Sequence, labels: Sequence | None = None,
                      class_names: Sequence[str] | None = None):
-    """scikit-learn's ``classification_report`` as a DataFrame, scores in percent.
+    """Precision, recall and F1 per class (scikit-learn's ``classification_report``), in percent.
 
-    Rows: one per class (named by ``class_names`` when given), then ``macro avg`` and
-    ``weighted avg``; columns ``precision, recall, f1-score, support``.
+    Rows: one per class (named by ``class_names`` when given); columns ``precision, recall,
+    f1-score, support``. No average rows: the kit's one macro-F1 is :func:`macro_f1` (over the
+    classes with support), and an average over a vocabulary that includes classes absent from the
+    split would be a second, different number.
     """
     import pandas as pd
     from sklearn.metrics import classification_report
@@ -213,7 +254,7 @@ def per_class_report(preds: Sequence, gts: Sequence, labels: Sequence | None = N
         labels = list(range(len(class_names))) if g.dtype.kind in "iu" else list(class_names)
     report = classification_report(g, p, labels=labels, target_names=class_names,
                                    output_dict=True, zero_division=0)
-    rows = {k: v for k, v in report.items() if isinstance(v, dict)}  # drops the "accuracy" scalar
+    rows = {k: v for k, v in report.items() if isinstance(v, dict) and not k.endswith(" avg")}
     df = pd.DataFrame(rows).T
     df[["precision", "recall", "f1-score"]] *= 100.0
     df["support"] = df["support"].astype(int)

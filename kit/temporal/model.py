@@ -219,7 +219,7 @@ class MultiTaskModel(nn.Module):
     def __init__(self, feature_dim: int, vocab: Mapping[str, Sequence[str]], *, tasks=None,
                  num_joints: int = 17, use_pose: bool = True, pose_dim: int = 64,
                  channels: int = 64, layers: int = 8, stages: int = 2, dropout: float = 0.3,
-                 edges=None):
+                 edges=None, feature_proj: bool = True):
         super().__init__()
         tasks = list(vocab) if tasks is None else list(tasks)
         missing = [t for t in tasks if t not in vocab or len(vocab[t]) == 0]
@@ -229,10 +229,12 @@ class MultiTaskModel(nn.Module):
         self.tasks = tasks
         self.vocab = {t: list(vocab[t]) for t in tasks}
         self.feature_dim, self.use_pose, self.pose_dim = feature_dim, use_pose, pose_dim
-        self.visual = nn.Sequential(nn.LayerNorm(feature_dim), nn.Linear(feature_dim, channels),
-                                    nn.Dropout(dropout))
+        # LayerNorm -> Linear -> Dropout puts features of any scale and width on the TCN's footing; MS-TCN
+        # itself feeds the features straight to its first 1x1 conv (feature_proj=False, the recipe's choice)
+        self.visual = (nn.Sequential(nn.LayerNorm(feature_dim), nn.Linear(feature_dim, channels), nn.Dropout(dropout))
+                       if feature_proj else nn.Identity())
         self.pose = PoseGraphEncoder(num_joints, pose_dim, edges) if use_pose else None
-        self.tcn = TemporalConvNet(channels + (pose_dim if use_pose else 0),
+        self.tcn = TemporalConvNet((channels if feature_proj else feature_dim) + (pose_dim if use_pose else 0),
                                    {t: len(self.vocab[t]) for t in tasks}, channels, layers, stages, dropout)
 
     def forward(self, visual: torch.Tensor, pose: torch.Tensor | None = None,
@@ -277,7 +279,7 @@ def build_model(cfg: RunConfig, feature_dim: int, vocab: Mapping[str, Sequence[s
     cls = ActionOnlyModel if cfg.model_type == "action_only" else MultiTaskModel
     return cls(feature_dim, vocab, num_joints=num_joints, use_pose=cfg.use_pose,
                pose_dim=cfg.pose_dim, channels=cfg.tcn_channels, layers=cfg.tcn_layers,
-               stages=cfg.tcn_stages, dropout=cfg.dropout)
+               stages=cfg.tcn_stages, dropout=cfg.dropout, feature_proj=cfg.feature_proj)
 
 
 def segmentation_loss(stages: Sequence[Mapping[str, torch.Tensor]], labels: Mapping[str, torch.Tensor],
@@ -306,7 +308,7 @@ def segmentation_loss(stages: Sequence[Mapping[str, torch.Tensor]], labels: Mapp
         for task, logits in stage.items():
             logits = logits.float()
             K = logits.shape[-1]
-            target = labels[task].masked_fill(~mask, IGNORE_INDEX)
+            target = labels[task].masked_fill(~mask | (labels[task] < 0), IGNORE_INDEX)  # padding, UNSEEN
             w = None if not class_weights or task not in class_weights else \
                 class_weights[task].to(logits.device, torch.float32)
             ce = F.cross_entropy(logits.reshape(-1, K), target.reshape(-1), weight=w,

@@ -36,7 +36,7 @@ MSTCN = Recipe(
     values=dict(tcn_stages=4, tcn_layers=10, tcn_channels=64, dropout=0.5, optimizer="adam", lr=5e-4,
                 weight_decay=0.0, batch_size=1, grad_accum=1, epochs=50, smooth_weight=0.15, smooth_tau=4.0,
                 warmup_steps=0, lr_schedule="constant", grad_clip=0.0, class_weights=False,
-                mixed_precision="no", use_pose=False),
+                mixed_precision="no", use_pose=False, feature_proj=False),
     sources=dict(
         tcn_stages="main.py:25 num_stages = 4",
         tcn_layers="main.py:26 num_layers = 10 (dilation 2**i, model.py:30)",
@@ -56,6 +56,7 @@ MSTCN = Recipe(
         class_weights="model.py:58 nn.CrossEntropyLoss(ignore_index=-100): no class weights",
         mixed_precision="model.py:62-93 float32 throughout (no autocast)",
         use_pose="model.py:14 stage 1 sees the features only",
+        feature_proj="model.py:29,34 stage 1's 1x1 Conv1d takes the raw features: no LayerNorm, projection or dropout",
     ),
     sample_rate={"50salads": 2, "breakfast": 1, "gtea": 1},  # main.py:33-38 (50Salads: 30 fps features at 15 fps)
     trainer=(

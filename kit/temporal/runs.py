@@ -23,6 +23,7 @@ import logging
 import os
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ import torch
 from kit.config import RunConfig, resolve_path
 from kit.data.contract import VideoRecord, load_records, split_records
 from kit.data.demo import demo_root
+from kit.data.mstcn import is_mstcn_layout, load_mstcn
 
 log = logging.getLogger("kit")
 
@@ -77,11 +79,38 @@ def run_records(cfg: RunConfig, output_dir: str | Path | None = None) -> list[Vi
     return run_splits(cfg, output_dir)[0]
 
 
-def run_splits(cfg: RunConfig, output_dir: str | Path | None = None) -> tuple[list[VideoRecord], dict]:
-    """Every video of the config's data and ``{train, val, test: [VideoRecord]}`` as training splits them."""
+@dataclass
+class RunData:
+    """A run's videos: all records, ``{train, val, test: [VideoRecord]}``, and the class list when the
+    dataset defines one (``mapping.txt`` of the MS-TCN layout; None: the vocabulary comes from training)."""
+
+    records: list[VideoRecord]
+    splits: dict[str, list[VideoRecord]]
+    vocab: dict[str, list[str]] | None = None
+
+
+def dataset_format(cfg: RunConfig) -> str:
+    """``kit`` or ``mstcn``: ``auto`` is the MS-TCN layout when ``data_root`` holds it."""
+    if cfg.dataset_format != "auto":
+        return cfg.dataset_format
+    return "mstcn" if cfg.data_root and is_mstcn_layout(resolve_path(cfg.data_root)) else "kit"
+
+
+def run_data(cfg: RunConfig, output_dir: str | Path | None = None) -> RunData:
+    """Every video of the config's data, checked, split as training splits it (``split_seed``)."""
+    if dataset_format(cfg) == "mstcn":
+        records, splits, vocab = load_mstcn(resolve_path(cfg.data_root), cfg.split_index, cfg.fps)
+        return RunData(records, splits, vocab)
     paths = data_paths(cfg, output_dir)
     records = load_records(paths["data_root"], paths["annotations"], paths["videos"], paths["poses"])
-    return records, split_records(records, paths["splits"], cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    return RunData(records, split_records(records, paths["splits"], cfg.val_fraction, cfg.test_fraction,
+                                          cfg.split_seed))
+
+
+def run_splits(cfg: RunConfig, output_dir: str | Path | None = None) -> tuple[list[VideoRecord], dict]:
+    """Every video of the config's data and ``{train, val, test: [VideoRecord]}`` as training splits them."""
+    data = run_data(cfg, output_dir)
+    return data.records, data.splits
 
 
 def rng_state() -> dict:

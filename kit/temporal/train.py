@@ -25,12 +25,15 @@ import torch
 
 from kit.config import RunConfig, field_names
 from kit.data import DECODE_STATS, build_vocab, reset_decode_stats, tasks_of
+from kit.data.contract import unseen_labels
 from kit.features.extract import backbone_for, ensure_features, mixed_precision
 from kit.files import append_history, load_checkpoint, read_history, save_checkpoint, write_json
 from kit.log import log_to_file
 from kit.temporal.metrics import segment_metrics
 from kit.temporal.model import build_model, class_weights_from_counts, segmentation_loss
-from kit.temporal.runs import new_run_name, rng_state, run_dir, run_splits, set_rng_state
+from kit.temporal.optim import build_optimizer, lr_at, param_groups
+from kit.temporal.recipes import apply_recipe
+from kit.temporal.runs import new_run_name, rng_state, run_data, run_dir, set_rng_state
 from kit.temporal.sequences import SequencePath
 from kit.temporal.windowed import WindowPath
 
@@ -47,14 +50,6 @@ class FitResult:
     history: pd.DataFrame
     metrics: dict  # validation metrics of the best epoch
     best_epoch: int
-
-
-def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
-    """Linear warm-up to ``peak`` over ``warmup_steps``, then cosine decay to 0 at ``total_steps``."""
-    if step < warmup_steps:
-        return peak * (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 RESUMABLE = ("epochs", "num_workers", "resume", "output_dir", "run_name")  # may change on --resume
@@ -113,6 +108,8 @@ def fit(cfg: RunConfig) -> FitResult:
     out = run_dir(cfg)
     if cfg.resume:
         cfg = resumed_config(cfg, out)
+    else:
+        cfg = apply_recipe(cfg)
     if main:
         out.mkdir(parents=True, exist_ok=True)
         log_to_file(out / "train.log")
@@ -120,15 +117,20 @@ def fit(cfg: RunConfig) -> FitResult:
 
     # --- data ---------------------------------------------------------------------------------
     with acc.main_process_first():  # the demo data is generated once, by the main process
-        records, splits = run_splits(cfg)
+        data = run_data(cfg)
+    records, splits = data.records, data.splits
     tasks = ["action"] if cfg.model_type == "action_only" else _trainable_tasks(splits["train"])
-    vocab = build_vocab(splits["train"], tasks)
+    vocab = data.vocab or build_vocab(splits["train"], tasks)  # a benchmark's mapping.txt: its classes, its order
     num_joints = next((r.keypoints.shape[1] for r in records if r.keypoints is not None), 17)
     if cfg.resume:
         state = load_checkpoint(out / "last.pt")
         if state["vocab"] != vocab or state.get("num_joints", num_joints) != num_joints:
             raise ValueError(f"cannot resume {out}: the data's label vocabulary or joint count changed since the "
                              f"run started (was {state['vocab']}, now {vocab}); start a new run_name")
+    for task, counts in unseen_labels(splits["val"] + splits["test"], vocab).items():
+        log.warning(f"[warn] {task}: classes in val/test that no training video has: "
+                    f"{', '.join(f'{k} ({v} frames)' for k, v in counts.items())}; the model cannot predict them and "
+                    "the metrics count those frames as errors")
     if main:
         cfg.save(out / "config.json")
         write_json(out / "labels.json", vocab)
@@ -153,11 +155,10 @@ def fit(cfg: RunConfig) -> FitResult:
         raise ValueError(f"cannot resume {out}: it was trained with backbone {state['backbone_fingerprint']}, "
                          f"but {fingerprint} loaded now (the 'auto' chain found another model?); "
                          "restore that backbone (backbone_path, the HF cache) or start a new run_name")
-    groups = [{"params": [p for p in head.parameters() if p.requires_grad], "peak_lr": cfg.lr}]
+    groups = param_groups(head, cfg)  # no weight decay on biases, norms and embeddings
     if not cfg.freeze_backbone:  # pretrained weights move slowly: their own, lower peak
-        groups.append({"params": [p for p in path.backbone.parameters() if p.requires_grad],
-                       "peak_lr": cfg.backbone_lr})
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        groups += param_groups(path.backbone, cfg, peak_lr=cfg.backbone_lr)
+    optimizer = build_optimizer(cfg, groups)
     class_weights = _class_weights(splits["train"], vocab) if cfg.class_weights else None
     loader = torch.utils.data.DataLoader(path.dataset, batch_size=cfg.batch_size, shuffle=False,
                                          collate_fn=path.collate, num_workers=cfg.num_workers)
@@ -266,7 +267,7 @@ def _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, ep
                 if cfg.grad_clip > 0:
                     acc.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 for g in optimizer.param_groups:
-                    g["lr"] = lr_at(step, total_steps, cfg.warmup_steps, g["peak_lr"])
+                    g["lr"] = lr_at(step, total_steps, cfg.warmup_steps, g["peak_lr"], cfg.lr_schedule)
             optimizer.step()
             optimizer.zero_grad()
             if acc.sync_gradients:
@@ -279,7 +280,7 @@ def _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, ep
     counts = counts.view(-1, 3).sum(0)
     return {"train_loss": float(counts[0] / max(counts[1], 1)), "global_batches": int(counts[1]),
             "processes": acc.num_processes, path.unit: int(counts[2]),
-            "lr": lr_at(max(step - 1, 0), total_steps, cfg.warmup_steps, cfg.lr), "step": step}
+            "lr": lr_at(max(step - 1, 0), total_steps, cfg.warmup_steps, cfg.lr, cfg.lr_schedule), "step": step}
 
 
 def _validate(acc, model, path, records, vocab, gather_object) -> dict:
