@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from kit.data.contract import IGNORE_INDEX, VideoRecord, encode_labels
-from kit.data.video import Resize, read_frames, video_key  # noqa: F401  (Resize: a type in a signature)
+from kit.data.resize import Resize  # noqa: F401  (a type in a signature)
+from kit.data.video import read_frames, video_key
 
 
 def uniform_indices(T: int, n: int = 16) -> torch.Tensor:

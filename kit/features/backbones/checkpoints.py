@@ -14,7 +14,7 @@ import logging
 import re
 from pathlib import Path
 
-from kit.data.video import Resize
+from kit.data.resize import INTERPOLATIONS, Resize
 
 log = logging.getLogger("kit")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -91,6 +91,9 @@ def processor_resize(src: str, hf_kw: dict, img_size: int, resize_mode: str,
         short_side = img_size
     resample = getattr(proc, "resample", 2)
     interpolation = _RESAMPLE.get(int(getattr(resample, "value", resample)), "bilinear")
+    if interpolation not in INTERPOLATIONS:  # nearest / lanczos: the kit scales with bilinear or bicubic
+        log.warning(f"[warn] {src}: its processor resamples with {interpolation}; the kit uses bicubic")
+        interpolation = "bicubic"
     resize = make_resize(img_size, resize_mode, short_side, interpolation, mean)
     text = (f"{type(proc).__name__}: size {size or '-'}, crop {crop or '-'}, {interpolation}, mean={mean}, std={std}; "
             f"the kit's resize: {resize.describe()}")
