@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,9 +74,13 @@ def atomic_path(path: str | Path, keep_suffix: bool = False):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                               suffix=".tmp" + (path.suffix if keep_suffix else ""))
-    os.close(fd)
+    while True:  # created with open(): the umask applies, so the result is as readable as any file
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix if keep_suffix else ''}"
+        try:
+            open(tmp, "xb").close()
+            break
+        except FileExistsError:
+            continue
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:

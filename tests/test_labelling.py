@@ -6,6 +6,7 @@ and a demo video check the files against the real frame count, fps and decoded o
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -157,7 +158,8 @@ def test_write_outputs_without_video(tmp_path):
     probs = probs_from(RUNS)
     paths = labelling.write_video_outputs(tmp_path / "out", "clip", probs, VOCAB, fps=10.0)
     assert set(paths) == {"frames", "segments", "mstcn", "barcode"}
-    assert labelling.outputs_done(tmp_path / "out", "clip") and not labelling.outputs_done(tmp_path / "out", "clip", True)
+    assert labelling.outputs_done(tmp_path / "out", "clip")
+    assert not labelling.outputs_done(tmp_path / "out", "clip", overlay=True)
     frames = labelling.read_frame_table(paths["frames"])
     assert len(frames) == 20 and list(frames.columns) == list(labelling.frame_table(probs, VOCAB, 10.0).columns)
     assert frames["action"].tolist() == labelling.frame_table(probs, VOCAB, 10.0)["action"].tolist()
@@ -189,6 +191,13 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
         assert tmp.suffix == ".csv" and tmp.name.startswith(".a.csv.")
         tmp.write_text("whole")
     assert target.read_text() == "whole" and list(tmp_path.iterdir()) == [target]
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "b.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o644  # as readable as any file the user writes
 
 
 def test_a_failing_write_leaves_no_final_file(tmp_path, monkeypatch):
@@ -298,7 +307,8 @@ def test_outputs_of_every_shared_video(shared_videos, tmp_path):
 
 def test_outputs_of_a_demo_video(demo_root, tmp_path):
     video = demo_root / "Videos" / "demo_001.mp4"
-    vocab = {"action": ["idle", "jump", "walk_left", "walk_right", "wave"], "stance": ["airborne", "crouching", "standing"]}
+    vocab = {"action": ["idle", "jump", "walk_left", "walk_right", "wave"],
+             "stance": ["airborne", "crouching", "standing"]}
     paths, probs = check_video_outputs(video, tmp_path, vocab)
     b = cv2.VideoCapture(str(paths["overlay"]))
     first = b.read()[1]
@@ -332,6 +342,17 @@ def test_fallback_codecs(shared_videos, tmp_path, caplog):
     assert "MPEG-4 part 2" in caplog.text
     with pytest.raises(ValueError, match="unknown codec"):
         overlay.pick_encoder(("hevc",))
+
+
+def test_without_pyav_the_overlay_is_webm(shared_videos, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "av", None)  # import av now fails
+    monkeypatch.setattr(overlay, "_WORKS", {})
+    enc = overlay.pick_encoder()
+    assert enc.backend == "opencv" and enc.codec in overlay.BROWSER_CODECS  # OpenCV's wheels: VP9/VP8 WebM
+    video = shared_videos / "rawvideo_part_0.mp4"
+    L = probe_video(video).num_frames
+    info = overlay.write_overlay(video, tmp_path / "v.overlay.mp4", random_probs(L), VOCAB)
+    assert info.path.suffix == enc.suffix and "OpenCV" in info.encoder and frame_count(info.path) == L
 
 
 def test_h264_when_pyav_is_installed():

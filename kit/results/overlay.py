@@ -42,6 +42,7 @@ from kit.results.plots import class_colors, top_labels
 
 MIN_WIDTH = 320  # narrower videos are scaled up by a whole factor so that the text stays legible
 BROWSER_CODECS = ("h264", "vp9", "vp8")
+DEFAULT_CODECS = ("h264", "vp9", "vp8", "mpeg4")  # preference order
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ class _Writer:
             self.stream.options = dict(PYAV_OPTIONS.get(enc.name, {}))
             # Frames are converted by OpenCV (5x faster than swscale at 1080p): BT.601, limited range.
             # Tagged, so players do not guess BT.709 for HD sizes and shift the colours.
-            self.stream.codec_context.colorspace, self.stream.codec_context.color_range = 5, 1
+            with contextlib.suppress(AttributeError, TypeError, ValueError):  # PyAV < 13 cannot set the tags
+                self.stream.codec_context.colorspace, self.stream.codec_context.color_range = 5, 1
         else:
             self.out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*enc.name), fps, (width, height))
             if not self.out.isOpened():
@@ -137,7 +139,7 @@ def encoder_works(enc: Encoder) -> bool:
 
 def pick_encoder(codecs: Sequence[str] | None = None) -> Encoder:
     """The first working encoder of :data:`ENCODERS` for ``codecs`` (preference order; default all)."""
-    codecs = tuple(codecs or ("h264", "vp9", "vp8", "mpeg4"))
+    codecs = tuple(codecs or DEFAULT_CODECS)
     unknown = set(codecs) - {e.codec for e in ENCODERS}
     if unknown:
         raise ValueError(f"unknown codec(s) {sorted(unknown)}: choose from h264, vp9, vp8, mpeg4")
@@ -251,8 +253,9 @@ def write_overlay(video_path: str | Path, out_path: str | Path, probs: Mapping[s
         raise ValueError(f"{video_path}: the container states no frame rate: pass fps")
     enc = pick_encoder(codecs)
     if enc.codec not in BROWSER_CODECS:
-        log.warning(f"[warn] No H.264/VP9/VP8 encoder here: {video_path.name}'s overlay is MPEG-4 part 2, which "
-                    "most browsers do not play (VLC does). pip install av for H.264.")
+        log.warning(f"[warn] {video_path.name}'s overlay is MPEG-4 part 2 (no H.264/VP9/VP8 encoder of "
+                    f"{list(codecs or DEFAULT_CODECS)} works here), which most browsers do not play (VLC does). "
+                    "pip install av: its wheels write H.264.")
     path = Path(out_path).with_suffix(enc.suffix)
     cap = cv2.VideoCapture(str(video_path))
     try:
@@ -275,7 +278,9 @@ def write_overlay(video_path: str | Path, out_path: str | Path, probs: Mapping[s
                         if not ok:
                             raise DataError.of([problem(video_path, f"frame {f} does not decode (the file is damaged "
                                                         "or ends early)", "re-encode the video")])
-                    canvas[:Hv, :w * k] = bgr if k == 1 else cv2.resize(bgr, (w * k, Hv), interpolation=cv2.INTER_NEAREST)
+                    if k > 1:
+                        bgr = cv2.resize(bgr, (w * k, Hv), interpolation=cv2.INTER_NEAREST)  # crisp pixels
+                    canvas[:Hv, :w * k] = bgr
                     canvas[Hv:Hv + panel.height] = panel.draw(f)
                     writer.write(canvas)
             except BaseException:
