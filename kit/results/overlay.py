@@ -60,11 +60,11 @@ ENCODERS = (
     Encoder("vp8", "pyav", "libvpx", ".webm"), Encoder("vp8", "opencv", "VP80", ".webm"),
     Encoder("mpeg4", "pyav", "mpeg4", ".mp4"), Encoder("mpeg4", "opencv", "mp4v", ".mp4"),
 )
-# Quality-for-speed settings: an overlay is for looking at, and 1080p must encode near real time.
-PYAV_OPTIONS = {"libx264": {"crf": "23", "preset": "veryfast"}, "libopenh264": {"b": "4M"},
+# Fast presets at a quality where the panel's text stays sharp: an overlay is for looking at.
+PYAV_OPTIONS = {"libx264": {"crf": "23", "preset": "veryfast"},
                 "libvpx-vp9": {"crf": "32", "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"},
-                "libvpx": {"crf": "10", "b": "4M", "deadline": "realtime", "cpu-used": "8"},
-                "mpeg4": {"qscale": "4"}}
+                "libvpx": {"crf": "10", "deadline": "realtime", "cpu-used": "8"}}
+BITS_PER_PIXEL = 0.25  # bit rate of the encoders without a constant-quality mode (or, for VP8, its cap)
 _WORKS: dict[Encoder, bool] = {}
 
 
@@ -93,6 +93,8 @@ class _Writer:
             self.stream = self.out.add_stream(enc.name, rate=Fraction(fps).limit_denominator(1001))
             self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
             self.stream.options = dict(PYAV_OPTIONS.get(enc.name, {}))
+            if enc.name in ("libopenh264", "libvpx", "mpeg4"):
+                self.stream.bit_rate = int(BITS_PER_PIXEL * width * height * fps)
             # Frames are converted by OpenCV (5x faster than swscale at 1080p): BT.601, limited range.
             # Tagged, so players do not guess BT.709 for HD sizes and shift the colours.
             with contextlib.suppress(AttributeError, TypeError, ValueError):  # PyAV < 13 cannot set the tags
@@ -253,9 +255,9 @@ def write_overlay(video_path: str | Path, out_path: str | Path, probs: Mapping[s
         raise ValueError(f"{video_path}: the container states no frame rate: pass fps")
     enc = pick_encoder(codecs)
     if enc.codec not in BROWSER_CODECS:
-        log.warning(f"[warn] {video_path.name}'s overlay is MPEG-4 part 2 (no H.264/VP9/VP8 encoder of "
-                    f"{list(codecs or DEFAULT_CODECS)} works here), which most browsers do not play (VLC does). "
-                    "pip install av: its wheels write H.264.")
+        log.warning(f"[warn] {video_path.name}'s overlay is MPEG-4 part 2 (the first codec of "
+                    f"{list(codecs or DEFAULT_CODECS)} that works here), which browsers do not play (VLC does). "
+                    "PyAV (pip install av) writes H.264.")
     path = Path(out_path).with_suffix(enc.suffix)
     cap = cv2.VideoCapture(str(video_path))
     try:
