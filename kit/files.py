@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -55,6 +57,38 @@ def load_checkpoint(path: str | Path) -> dict:
         raise RuntimeError(
             f"cannot read checkpoint {path} ({type(e).__name__}: {e}). If a run was killed while "
             "saving, the other checkpoint of the run (last.pt / best.pt) is still intact.") from e
+
+
+@contextmanager
+def atomic_path(path: str | Path, keep_suffix: bool = False):
+    """A temporary path beside ``path`` to write to; renamed over ``path`` when the block ends without error.
+
+    For writers that take a file name (video encoders, ``savefig``, ``Path.write_text``). The
+    temporary file is hidden (``.<name>.<random>.tmp``) and removed on error; ``keep_suffix`` ends
+    it with ``path``'s suffix too, for writers that pick the format from the extension.
+
+    Example::
+
+        with atomic_path("out/a.csv") as tmp:
+            df.to_csv(tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:  # created with open(): the umask applies, so the result is as readable as any file
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix if keep_suffix else ''}"
+        try:
+            open(tmp, "xb").close()
+            break
+        except FileExistsError:
+            continue
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _atomic_write(path: Path, write) -> None:
