@@ -214,6 +214,19 @@ def field_help() -> dict[str, str]:
     return helps
 
 
+def config_table() -> str:
+    """The README's configuration reference, generated from the fields and their comments (one truth)."""
+    def shown(v) -> str:
+        return '""' if v == "" else f'"{v}"' if isinstance(v, str) else repr(v)
+
+    rows = ["| field (`--flag`) | type | default | meaning |", "|---|---|---|---|"]
+    defaults, helps = RunConfig(), field_help()
+    for name, typ in field_types().items():
+        text = helps.get(name, "").replace("|", "\\|")
+        rows.append(f"| `{name}` | {typ.__name__} | `{shown(getattr(defaults, name))}` | {text} |")
+    return "\n".join(rows)
+
+
 def _check_types(cfg: RunConfig) -> None:
     for name, typ in field_types().items():
         value = getattr(cfg, name)
