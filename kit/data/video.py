@@ -95,6 +95,18 @@ class VideoMeta:
     header_frames: int  # CAP_PROP_FRAME_COUNT as the container states it (may be an estimate)
 
 
+def codec_frames(stats: dict | None = None) -> int:
+    """Frames the codec decoded for the kit's reads (random access and sequential passes), probes aside."""
+    stats = DECODE_STATS if stats is None else stats
+    return stats["frames_grabbed"] + stats["iter_decoded"]
+
+
+def converted_frames(stats: dict | None = None) -> int:
+    """Frames colour-converted and resized for a backbone (random access and sequential passes)."""
+    stats = DECODE_STATS if stats is None else stats
+    return stats["frames_decoded"] + stats["iter_converted"]
+
+
 def reset_decode_stats() -> None:
     for k in DECODE_STATS:
         DECODE_STATS[k] = 0
