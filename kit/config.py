@@ -61,7 +61,7 @@ class RunConfig:
     freeze_backbone: bool = True  # frozen: features extracted once per video; False: fine-tune on windows
     pipeline: str = "auto"  # auto (whole_video when frozen, else windows) | whole_video | windows (the seed's)
     num_frames: int = 16  # frames per clip the backbone sees
-    frame_step: int = 1  # frames between a clip's frames: a clip spans num_frames * frame_step frames
+    frame_step: int = 2  # frames between a clip's frames: a clip spans num_frames * frame_step frames
     img_size: int = 224  # backbone input resolution
     resize_mode: str = "crop"  # crop (the checkpoint's processor: shortest edge, centre crop) | squash | pad
     feature_dtype: str = "float16"  # dtype of features/<video>.npy: float16 | float32
