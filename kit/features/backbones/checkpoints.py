@@ -52,13 +52,13 @@ def identity(path: str | Path) -> str:
 
 
 def make_resize(img_size: int, resize_mode: str, short_side: int = 0, interpolation: str = "bilinear",
-                mean=IMAGENET_MEAN) -> Resize:
+                mean=IMAGENET_MEAN, offsets: str = "floor") -> Resize:
     """The kit's :class:`Resize` for a checkpoint: ``crop`` uses its processor's shortest-edge size."""
     if resize_mode not in RESIZE_MODES:
         raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
     fill = tuple(int(round(255 * m)) for m in mean)  # pad with the mean colour: 0 after normalisation
     return Resize(img_size, mode=resize_mode, short_side=short_side if resize_mode == "crop" else 0,
-                  interpolation=interpolation, fill=fill if resize_mode == "pad" else (0, 0, 0))
+                  interpolation=interpolation, fill=fill if resize_mode == "pad" else (0, 0, 0), offsets=offsets)
 
 
 def processor_resize(src: str, hf_kw: dict, img_size: int, resize_mode: str,
