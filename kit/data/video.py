@@ -362,6 +362,7 @@ def _iter_pyav(path: Path, resize: Resize | None, start: int, stop: int, n: int)
             decoded = i + 1
             if i >= start:
                 rgb = to_rgb.reformat(frame, format="rgb24").to_ndarray()  # (h, w, 3): OpenCV's conversion
+                rgb = np.ascontiguousarray(rgb)  # rows may be padded (340 px: 1056 bytes): as OpenCV's arrays
                 DECODE_STATS["iter_converted"] += 1
                 yield rgb if resize is None else resize(rgb)
         # A pass to the end also checks that nothing follows frame n - 1.
