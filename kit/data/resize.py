@@ -5,7 +5,9 @@ Three geometries (``Resize.mode``), each a resize and then a crop or a pad:
 - ``crop``: shortest edge to ``short_side`` (0 = ``size``), the other edge ``int(short_side * long /
   short)``, then the centre ``size x size`` with offsets ``(scaled - size) // 2``. This is the HF
   ``VideoMAEImageProcessor`` (``shortest_edge`` 224, ``crop_size`` 224) and, with
-  ``short_side = int(size / crop_pct)``, a timm eval transform.
+  ``short_side = floor(size / crop_pct)``, a timm eval transform up to one rounding: torchvision's
+  ``CenterCrop`` (timm) rounds a half-pixel offset to even where HF floors it (1080p, short side
+  256: left 116 vs 115).
 - ``squash``: both edges to ``size`` (the aspect ratio changes; the kit's original behaviour).
 - ``pad``: longest edge to ``size``, the other ``int(size * short / long)``, centred on a
   ``size x size`` canvas of colour ``fill`` (extra pixel, if any, at the bottom / right).
@@ -44,7 +46,7 @@ class Resize:
         interpolation: ``bilinear`` or ``bicubic`` (antialiased, as the checkpoint's processor), or
             ``area`` (OpenCV, the kit's original squash).
         fill: ``pad`` only: the RGB colour (0..255 each) of the border; a backbone passes its mean
-            colour, ``round(255 * mean)``, so the border normalises to 0.
+            colour, ``round(255 * mean)``, so the border normalises to about 0.
 
     Example:
         >>> r = Resize(224)  # VideoMAE Kinetics: shortest edge 224, centre crop 224
