@@ -46,7 +46,7 @@ class Resize:
         interpolation: ``bilinear`` or ``bicubic`` (antialiased, as the checkpoint's processor), or
             ``area`` (OpenCV, the kit's original squash).
         fill: ``pad`` only: the RGB colour (0..255 each) of the border; a backbone passes its mean
-            colour, ``round(255 * mean)``, so the border normalises to 0.
+            colour, ``round(255 * mean)``, so the border normalises to about 0.
 
     Example:
         >>> r = Resize(224)  # VideoMAE Kinetics: shortest edge 224, centre crop 224
@@ -64,7 +64,7 @@ class Resize:
     offsets: str = "floor"  # crop offsets: floor (transformers' center_crop) | round (torchvision's CenterCrop, timm)
 
     def __post_init__(self):
-        if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or self.size < 1:
+        if not _is_int(self.size) or self.size < 1:
             raise ValueError(f"Resize.size must be an int >= 1, got {self.size!r}")
         if self.mode not in MODES:
             raise ValueError(f"Resize.mode must be one of {MODES}, got {self.mode!r}")
@@ -73,7 +73,7 @@ class Resize:
                              f"{self.offsets!r}")
         if self.interpolation not in INTERPOLATIONS:
             raise ValueError(f"Resize.interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
-        if isinstance(self.short_side, bool) or not isinstance(self.short_side, (int, np.integer)) or self.short_side < 0:
+        if not _is_int(self.short_side) or self.short_side < 0:
             raise ValueError(f"Resize.short_side must be an int >= 0 (0 = size), got {self.short_side!r}")
         if self.short_side and self.mode != "crop":
             raise ValueError(f"Resize.short_side applies to mode='crop' only, got short_side={self.short_side} "
@@ -143,6 +143,10 @@ class Resize:
         return d
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
 def _scaler_name(interpolation: str) -> str:
     if interpolation == "area":
         return f"cv2.resize INTER_AREA shrink / INTER_LINEAR grow (opencv {_major_minor(cv2.__version__)})"
@@ -164,8 +168,9 @@ def _scale(rgb: np.ndarray, nh: int, nw: int, interpolation: str) -> np.ndarray:
         return cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     from torchvision.transforms.v2 import functional as tvF
     mode = tvF.InterpolationMode.BILINEAR if interpolation == "bilinear" else tvF.InterpolationMode.BICUBIC
-    if not rgb.flags.writeable:
-        rgb = rgb.copy()  # torch.from_numpy warns on read-only arrays
+    # Padded rows (PyAV pads 340 * 3 bytes to 1056) miss torch's uint8 channels-last kernel and take
+    # a float path 4x slower; a read-only array makes torch.from_numpy warn.
+    rgb = np.ascontiguousarray(rgb) if rgb.flags.writeable else rgb.copy()
     x = torch.from_numpy(rgb).permute(2, 0, 1)  # (3, h, w), channels-last in memory: the fast uint8 kernel
     y = tvF.resize(x, [nh, nw], interpolation=mode, antialias=True)  # (3, nh, nw) uint8
     return y.permute(1, 2, 0).numpy()  # (nh, nw, 3)
