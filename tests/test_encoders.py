@@ -217,6 +217,16 @@ def test_shapes_per_visual_mode(kind, ckpts, offline):
     assert bb.summary()["pooling"] and bb.fingerprint != clip.fingerprint
 
 
+@pytest.mark.parametrize("kind", ("vjepa2", "timesformer", "vivit", "videoprism_lvt"))
+def test_finetuning_reaches_every_weight(kind, ckpts, offline):
+    """freeze_backbone=False: trainable, gradient checkpointing on, every weight (pooling heads too) gets a gradient."""
+    bb = load(kind, ckpts[kind], freeze=False)
+    bb.train()
+    bb.gradient_checkpointing_enable()
+    bb(torch.randint(0, 256, (1, 16, 3, bb.img_size, bb.img_size), dtype=torch.uint8)).sum().backward()
+    assert bb.training and all(p.grad is not None for p in bb.parameters())
+
+
 def test_fingerprint_differs_per_checkpoint(ckpts, tmp_path, offline):
     prints = {k: load(k, ckpts[k]).fingerprint for k in FAMILIES}
     assert len(set(prints.values())) == len(FAMILIES)
