@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MODEL_TYPES = ("multitask", "action_only")
-BACKBONES = ("", "auto", "videomae", "vit2d", "tiny")
+BACKBONES = ("", "auto", "videomae", "vit2d", "tiny", "hf")
 VISUAL_MODES = ("clip", "tokens")
 PIPELINES = ("auto", "whole_video", "windows")
 RESIZE_MODES = ("crop", "squash", "pad")
@@ -53,7 +53,7 @@ class RunConfig:
     fps: float = 0.0  # frame rate of data given as features only (MS-TCN layout); 0 = unknown
     # --- model ------------------------------------------------------------------------------
     model_type: str = "multitask"  # multitask (one head per label column) | action_only
-    backbone: str = ""  # auto | videomae | vit2d | tiny; "" = auto on your data, tiny on the demo
+    backbone: str = ""  # auto | videomae | vit2d | tiny | hf (model_id: a HF video model); "" = auto on your data, tiny on the demo
     backbone_path: str = ""  # a checkpoint folder on disk (save_pretrained layout)
     model_id: str = "MCG-NJU/videomae-base-finetuned-kinetics"  # Hugging Face id of the 3D backbone
     visual_mode: str = "tokens"  # tokens (one vector per tubelet step) | clip (one per clip; on windows: the seed's)

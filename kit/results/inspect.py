@@ -222,6 +222,9 @@ def backbone_choice(cfg: RunConfig) -> str:
                 "what was tried. The log lines below say which one loaded.")
     if name == "videomae":
         return f"[info] Backbone: videomae from {src}, no fallback (backbone='videomae')."
+    if name == "hf":
+        return (f"[info] Backbone: hf from {src}: its family (VideoMAE, V-JEPA 2, TimeSformer, ViViT, VideoPrism) "
+                "read from its config.json, its own processor's preprocessing; no fallback (backbone='hf').")
     return "[info] Backbone: vit2d, a timm 2D ViT embedding each sampled frame (backbone='vit2d')."
 
 
