@@ -111,7 +111,7 @@ def compare(base: RunConfig, backbones=("",), visual_modes=VISUAL_MODES, poses=(
             if given:
                 feats = {"dim": None, "fingerprint": "given by the dataset", "store": "", "extract_s": 0.0}
             else:
-                store, bb = ensure_features(cfg, data.records, output_dir=cfg.output_dir)
+                store, bb, _ = ensure_features(cfg, data.records, output_dir=cfg.output_dir)
                 feats = {"dim": bb.feature_dim, "fingerprint": bb.fingerprint, "store": str(store.root),
                          "extract_s": round(time.perf_counter() - t0, 1)}  # loading the backbone included
                 del bb

@@ -72,7 +72,7 @@ def test_visual_mode_comparison_protocol(monkeypatch, demo_root, tmp_path):
     def ensure_features(cfg, records, output_dir=None, **kw):
         extracted.append(cfg.visual_mode)
         store = SimpleNamespace(root=tmp_path / cfg.visual_mode)
-        return store, SimpleNamespace(feature_dim=8, fingerprint=cfg.visual_mode)
+        return store, SimpleNamespace(feature_dim=8, fingerprint=cfg.visual_mode), []
 
     def fit(cfg):
         return SimpleNamespace(run_dir=tmp_path / cfg.run_name, best_epoch=1, cfg=cfg)
