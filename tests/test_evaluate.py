@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from kit.data import load_records
-from kit.results.evaluate import METRICS, evaluate, format_table, main_evaluate
+from kit.results.evaluate import METRICS, evaluate, format_table
 
 pytest_plugins = ["fixtures_run"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +80,8 @@ def test_bad_split_and_checkpoint(trained_run):
         evaluate(trained_run, checkpoint="middle")
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         evaluate(trained_run / "predictions")
-    assert main_evaluate(["--run", str(trained_run), "--split", "nope"]) == 2
+    from kit.__main__ import main
+    assert main(["evaluate", "--run", str(trained_run), "--split", "nope"]) == 1  # through the CLI's error handling
 
 
 def test_cli(trained_run):

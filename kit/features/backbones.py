@@ -27,21 +27,20 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import logging
 import os
-import socket
-import threading
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kit.config import check_clip_geometry  # [robust hook] sizes a backbone cannot take
 from kit.data.windows import uniform_indices
+from kit.errors import BackboneError  # [robust hook] a user-facing error (one line on the CLI)
+from kit.features import hub  # [robust hook] the real HTTP probe of the hub
 from kit.log import setup_logging
 
 DEFAULT_MODEL_ID = "MCG-NJU/videomae-base-finetuned-kinetics"
@@ -77,8 +76,7 @@ class Backbone(nn.Module):
                  random_init: bool, fc_norm: nn.Module | None = None, tubelet: int = 1,
                  patch: int = 16, prefix_tokens: int = 0):
         super().__init__()
-        if num_frames % tubelet:
-            raise ValueError(f"num_frames must be a multiple of the tubelet size {tubelet}, got {num_frames}")
+        check_clip_geometry(img_size, num_frames, patch, tubelet, name)  # [robust hook]
         self.model, self.fc_norm = model, fc_norm
         self.name, self.is_3d, self.feature_dim, self.mode = name, is_3d, feature_dim, mode
         self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
@@ -345,6 +343,7 @@ def _videomae_chain(model_id, path, tried, common) -> Backbone | None:
         return _load_videomae(model_id, model_id, **common, cache_dir=cache)
     except Exception as e:  # noqa: BLE001
         tried.append((f"VideoMAE {model_id} from the Hugging Face hub", _short(e)))
+        hub.record_failure(e)  # [robust hook] a network failure: the rest of the chain stays offline
         return None
 
 
@@ -435,6 +434,7 @@ def _timm_chain(names, file, tried, common) -> Backbone | None:
             return _load_timm(n, cached, "hf-hub", **common)
         except Exception as e:  # noqa: BLE001
             tried.append((f"timm {n}", _short(e)))
+            hub.record_failure(e)  # [robust hook]
     return None
 
 
@@ -494,32 +494,15 @@ def _hf_cache() -> str:
     return str(hf.HF_HUB_CACHE)
 
 
-@functools.lru_cache(maxsize=1)
 def _hub_online() -> bool:
-    """Decided once per process: HF_HUB_OFFLINE, else one 2-second TCP connect to the hub."""
-    import huggingface_hub.constants as hf
-
-    if hf.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
-        return False
-    url = urlparse(hf.ENDPOINT)
-    ok = []
-
-    def probe():  # in a thread, so a hanging DNS lookup cannot hold us past the timeout
-        try:
-            socket.create_connection((url.hostname, url.port or 443), timeout=2).close()
-            ok.append(True)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(2.5)
-    return bool(ok)
+    """Decided once per process by a real HTTP probe of the hub (kit.features.hub)."""  # [robust hook]
+    return hub.hub_online()
 
 
 def _chain_error(name: str, repo: str, tried: list[tuple[str, str]]) -> RuntimeError:
     lines = "\n".join(f"  - {what}: {why}" for what, why in tried)
-    return RuntimeError(f"No backbone could be loaded (backbone={name!r}). Tried:\n{lines}\n" + FIXES.format(repo=repo))
+    return BackboneError(f"No backbone could be loaded (backbone={name!r}). Tried:\n{lines}\n"  # [robust hook]
+                         + FIXES.format(repo=repo))
 
 
 def _short(e: Exception) -> str:

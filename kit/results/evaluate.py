@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from kit.config import CHECKPOINTS, RunConfig
+from kit.config import CHECKPOINTS, RunConfig, positive_int
+from kit.errors import ConfigError, RunError, RunMissing
 from kit.data import IGNORE_INDEX
 from kit.temporal.metrics import confusion, per_class_report, task_metrics
 from kit.temporal.model import build_model
@@ -56,29 +56,27 @@ def evaluate(run_dir: str | Path | None = None, split: str = "val", checkpoint: 
     """
     run = _run_folder(run_dir, output_dir)
     if checkpoint not in CHECKPOINTS:
-        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
+        raise ConfigError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")  # [robust hook]
+    if batch_size is not None and batch_size < 1:  # [robust hook]
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     cfg = RunConfig.load(run / "config.json")
     vocab = read_json(run / "labels.json")
     splits = read_json(run / "splits.json")
     if not splits.get(split):
         have = ", ".join(f"{k} ({len(v)} videos)" for k, v in splits.items()) or "none"
-        raise ValueError(f"run {run} has no videos in split {split!r}; its splits: {have}")
+        raise ConfigError(f"run {run} has no videos in split {split!r}; its splits: {have}")  # [robust hook]
     state = load_checkpoint(run / f"{checkpoint}.pt")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
-    all_records = run_records(cfg, output_dir=run.parent)  # demo data: beside the run, where training made it
-    by_stem = {r.stem: r for r in all_records}
-    missing = [s for s in splits[split] if s not in by_stem]
-    if missing:
-        raise ValueError(f"run {run}: videos of split {split!r} not found in the data any more: "
-                         f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
-                         f"(data_root={cfg.data_root or 'demo data'!r}); restore them or retrain")
+    # [robust hook] only this split's videos are read and probed; a missing one is a DataError naming it
+    records = run_records(cfg, output_dir=run.parent, stems=splits[split])  # demo data: beside the run
+    by_stem = {r.stem: r for r in records}
     records = [by_stem[s] for s in splits[split]]
 
     backbone = backbone_for(cfg, freeze=True)
     trained_with = state.get("backbone_fingerprint", backbone.fingerprint)
     if trained_with != backbone.fingerprint:  # e.g. the 'auto' chain now finds another model
-        raise ValueError(f"run {run} was trained with backbone {trained_with}, but {backbone.fingerprint} "
+        raise RunError(f"run {run} was trained with backbone {trained_with}, but {backbone.fingerprint} "
                          "loaded now: restore that backbone (backbone_path, the HF cache) to evaluate this run")
     num_joints = state.get("num_joints", 17)
     head = build_model(cfg, backbone.feature_dim, vocab, num_joints=num_joints)
@@ -107,7 +105,7 @@ def _run_folder(run_dir, output_dir) -> Path:
         return latest_run(output_dir)
     run = Path(run_dir).expanduser()
     if not (run / "config.json").is_file():
-        raise FileNotFoundError(f"{run} is not a run folder (no config.json): pass the folder that "
+        raise RunMissing(f"{run} is not a run folder (no config.json): pass the folder that "  # [robust hook]
                                 "`python -m kit train` printed, e.g. outputs/<run_name>")
     return run
 
@@ -156,15 +154,12 @@ def main_evaluate(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="val", help="train | val | test (default: val)")
     ap.add_argument("--checkpoint", default="best", choices=CHECKPOINTS, help="default: best")
     ap.add_argument("--output_dir", default="outputs", help="where to look for the newest run")
-    ap.add_argument("--batch_size", type=int, default=None, help="windows per forward pass")
+    ap.add_argument("--batch_size", type=positive_int, default=None, help="windows per forward pass")  # [robust hook]
     ap.add_argument("--background", nargs="*", default=[], help="class names left out of edit and F1@k")
     args = ap.parse_args(argv)
-    try:
-        run = _run_folder(args.run or None, args.output_dir)
-        res = evaluate(run, args.split, args.checkpoint, args.output_dir, args.batch_size, args.background)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    # [robust hook] errors propagate: `python -m kit` prints user-facing ones in one line, bugs with traceback
+    run = _run_folder(args.run or None, args.output_dir)
+    res = evaluate(run, args.split, args.checkpoint, args.output_dir, args.batch_size, args.background)
     print(f"{run}  split={res['split']}  checkpoint={res['checkpoint']} (epoch {res['epoch']})  "
           f"videos={res['videos']}  frames={res['frames']}")
     print(format_table(res))

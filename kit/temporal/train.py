@@ -21,14 +21,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kit.config import RunConfig, field_names
-from kit.log import log_to_file
+from kit.config import RunConfig, check_task_weights
+from kit.errors import ResourceError, RunError  # [robust hook] user-facing errors
 from kit.data import DECODE_STATS, build_vocab, reset_decode_stats, tasks_of
 from kit.temporal.metrics import segment_metrics
 from kit.temporal.model import build_model, class_weights_from_counts, segmentation_loss
 from kit.temporal.pipeline import (CachedWindows, FrameLabeler, backbone_for, cached_embeddings, collate_windows, feature_cache,
                        mixed_precision, predict_videos)
-from kit.temporal.runs import run_splits, new_run_name, rng_state, run_dir, set_rng_state
+from kit.temporal.runs import (RESUMABLE, best_metrics, new_run_name, open_run, resumed_config,  # noqa: F401
+                               rng_state, run_splits, set_rng_state)
 from kit.files import append_history, load_checkpoint, read_history, save_checkpoint, write_json
 from kit.data.windows import jittered, shuffled, train_windows
 
@@ -55,28 +56,8 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, peak: float) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-RESUMABLE = ("epochs", "num_workers", "resume", "output_dir", "run_name")  # may change on --resume
-
-
-def resumed_config(cfg: RunConfig, out: Path) -> RunConfig:
-    """The run's saved config, with the fields a resume may change taken from ``cfg``.
-
-    ``--run_name NAME --resume`` alone continues the run exactly as it was configured; a field
-    set to something else than both its default and the saved value is an error, not a silent
-    change of data, model or optimisation halfway through a run.
-    """
-    if not (out / "last.pt").is_file() or not (out / "config.json").is_file():
-        raise FileNotFoundError(f"resume=True but {out / 'last.pt'} does not exist: nothing to resume "
-                                "(check output_dir and run_name, or drop --resume to start afresh)")
-    saved, default = RunConfig.load(out / "config.json"), RunConfig()
-    clash = [f"{k}={getattr(cfg, k)!r} (the run has {getattr(saved, k)!r})" for k in field_names()
-             if k not in RESUMABLE and getattr(cfg, k) not in (getattr(default, k), getattr(saved, k))]
-    if clash:
-        raise ValueError(f"--resume continues {out} with its saved config.json, but these differ: "
-                         f"{'; '.join(clash)}. Drop them, or start a new run_name.")
-    epochs = cfg.epochs if cfg.epochs != default.epochs else saved.epochs
-    return saved.replace(resume=True, epochs=epochs, num_workers=cfg.num_workers,
-                         output_dir=cfg.output_dir, run_name=cfg.run_name)
+# [robust hook] RESUMABLE and resumed_config moved to kit.temporal.runs (imported above, same behaviour;
+# they raise RunMissing / RunError, user-facing errors).
 
 
 def _trainable_tasks(train_records) -> list[str]:
@@ -102,18 +83,21 @@ def _accelerator(cfg: RunConfig):
 
 def fit(cfg: RunConfig) -> FitResult:
     """Trains (or with ``cfg.resume`` continues) a run and returns its folder, history and metrics."""
-    from accelerate.utils import broadcast_object_list, gather_object, set_seed
+    from accelerate.utils import broadcast_object_list
 
     acc = _accelerator(cfg)
-    main = acc.is_main_process
     # every process must agree on the run's name (a timestamp could differ across a second boundary)
     cfg = cfg.replace(run_name=broadcast_object_list([cfg.run_name or new_run_name()])[0])
-    out = run_dir(cfg)
-    if cfg.resume:
-        cfg = resumed_config(cfg, out)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        log_to_file(out / "train.log")
+    # [robust hook] open_run: checks the name, refuses to mix into an existing run (resume /
+    # overwrite), locks the folder, logs to train.log, turns Ctrl-C into RunInterrupted
+    with open_run(cfg, writer=acc.is_main_process) as run:
+        return _fit(acc, run.cfg, run.dir)
+
+
+def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
+    from accelerate.utils import gather_object, set_seed
+
+    main = acc.is_main_process
     set_seed(cfg.seed)
 
     # --- data ---------------------------------------------------------------------------------
@@ -121,11 +105,12 @@ def fit(cfg: RunConfig) -> FitResult:
         records, splits = run_splits(cfg)
     tasks = ["action"] if cfg.model_type == "action_only" else _trainable_tasks(splits["train"])
     vocab = build_vocab(splits["train"], tasks)
+    check_task_weights(cfg.task_weights, list(vocab))  # [robust hook] weights name real tasks
     num_joints = next((r.keypoints.shape[1] for r in records if r.keypoints is not None), 17)
     if cfg.resume:
         state = load_checkpoint(out / "last.pt")
         if state["vocab"] != vocab or state.get("num_joints", num_joints) != num_joints:
-            raise ValueError(f"cannot resume {out}: the data's label vocabulary or joint count changed since the "
+            raise RunError(f"cannot resume {out}: the data's label vocabulary or joint count changed since the "
                              f"run started (was {state['vocab']}, now {vocab}); start a new run_name")
     if main:
         cfg.save(out / "config.json")
@@ -137,7 +122,7 @@ def fit(cfg: RunConfig) -> FitResult:
     # --- model --------------------------------------------------------------------------------
     backbone = backbone_for(cfg)
     if cfg.resume and state.get("backbone_fingerprint", backbone.fingerprint) != backbone.fingerprint:
-        raise ValueError(f"cannot resume {out}: it was trained with backbone {state['backbone_fingerprint']}, "
+        raise RunError(f"cannot resume {out}: it was trained with backbone {state['backbone_fingerprint']}, "
                          f"but {backbone.fingerprint} loaded now (the 'auto' chain found another model?); "
                          "restore that backbone (backbone_path, the HF cache) or start a new run_name")
     head = build_model(cfg, backbone.feature_dim, vocab, num_joints=num_joints)
@@ -160,6 +145,7 @@ def fit(cfg: RunConfig) -> FitResult:
     total_steps = steps_per_epoch * cfg.epochs
 
     start_epoch, step, best, best_epoch = 0, 0, -math.inf, 0
+    rows, metrics = [], {}  # [robust hook] history and best metrics kept in memory, returned by fit
     if cfg.resume:
         acc.unwrap_model(labeler).load_checkpoint_state(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -168,6 +154,8 @@ def fit(cfg: RunConfig) -> FitResult:
         start_epoch, step = state["epoch"], state["scheduler"]["step"]  # "epoch" = epochs completed
         best, best_epoch = state["best"], state["best_epoch"]
         set_rng_state(state["rng"])
+        rows = read_history(out).to_dict("records")[:start_epoch] if (out / "history.csv").is_file() else []
+        metrics = state.get("best_metrics") or _read_metrics(out)  # older checkpoints lack best_metrics
         log.info(f"[info] Resumed {out.name} after epoch {state['epoch']} (step {step})")
 
     # --- epochs -------------------------------------------------------------------------------
@@ -196,6 +184,8 @@ def fit(cfg: RunConfig) -> FitResult:
         improved = score > best
         if improved:
             best, best_epoch = score, done
+            metrics = best_metrics(done, val, train)  # [robust hook] metrics only: no val_s timing, NaN -> null
+        rows.append(row)
         if main:
             append_history(out / "history.csv", row)
             log.info("[epoch %d/%d] %s", done, cfg.epochs, " ".join(f"{k}={v:.4g}" for k, v in row.items()
@@ -205,18 +195,15 @@ def fit(cfg: RunConfig) -> FitResult:
                      "scaler": acc.scaler.state_dict() if acc.scaler is not None else {},
                      "rng": rng_state(), "epoch": done, "best": best, "best_epoch": best_epoch,
                      "config": cfg.to_dict(), "vocab": vocab, "num_joints": num_joints,
-                     "backbone_fingerprint": backbone.fingerprint}
+                     "backbone_fingerprint": backbone.fingerprint, "best_metrics": metrics}
             if improved:  # best first: last.pt must never name a best epoch that best.pt lacks
                 save_checkpoint(out / "best.pt", state)
-                write_json(out / "metrics.json", {"epoch": done, **{k: v for k, v in row.items()
-                                                                     if k.startswith("val_")}})
+                write_json(out / "metrics.json", metrics)
             save_checkpoint(out / "last.pt", state)
         acc.wait_for_everyone()
 
-    history = read_history(out) if (out / "history.csv").is_file() else pd.DataFrame()
-    metrics = _read_metrics(out)
     acc.end_training()
-    return FitResult(out, history, metrics, best_epoch)
+    return FitResult(out, pd.DataFrame(rows), metrics, best_epoch)  # [robust hook] from memory, not files
 
 
 def _train_one_epoch(acc, labeler, optimizer, loader, cache, cfg, vocab, class_weights,
@@ -247,7 +234,7 @@ def _train_one_epoch(acc, labeler, optimizer, loader, cache, cfg, vocab, class_w
                     loss, _ = segmentation_loss(stages, batch["labels"], batch["mask"], cfg.smooth_weight,
                                                 cfg.smooth_tau, class_weights, cfg.task_weights or None)
             except torch.cuda.OutOfMemoryError as e:
-                raise RuntimeError(OOM_HELP) from e
+                raise ResourceError(OOM_HELP) from e  # [robust hook] a RuntimeError, user-facing
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"loss is {loss.item()} at epoch {epoch + 1} step {step}: stopping. Lower lr (now {cfg.lr}), "
