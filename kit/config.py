@@ -213,15 +213,15 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 RUN_NAME_MAX_BYTES = 255  # NAME_MAX of ext4, xfs, btrfs, APFS, NTFS
-RESERVED_RUN_NAMES = ("demo_data", "compare", "bench")  # folders the kit itself keeps in output_dir
+RESERVED_RUN_NAMES = ("demo_data",)  # the kit's demo dataset in output_dir: run files would land in it
 
 
 def check_run_name(name: str) -> str:
     """``name`` if it can name one folder directly inside ``output_dir``, else :class:`ConfigError`.
 
     The rule: one folder name, no ``/`` or ``\\``, not ``.``/``..`` or any name starting with ``.``
-    (the kit's own hidden folders), no surrounding spaces, at most 255 bytes in UTF-8, and not one
-    of the kit's folders in ``output_dir`` (``demo_data``, ``compare``, ``bench``).
+    (the kit's own hidden folders), no surrounding spaces, at most 255 bytes in UTF-8, and not
+    ``demo_data`` (the kit's demo dataset in ``output_dir``).
     """
     rule = ("a run_name must be one folder name inside output_dir: no '/' or '\\', not starting with '.', "
             f"no surrounding spaces, at most {RUN_NAME_MAX_BYTES} bytes, not {'/'.join(RESERVED_RUN_NAMES)}")
@@ -231,7 +231,7 @@ def check_run_name(name: str) -> str:
            "contains a NUL character" if "\0" in name else
            "starts with '.'" if name.startswith(".") else
            f"is {len(name.encode())} bytes long" if len(name.encode()) > RUN_NAME_MAX_BYTES else
-           "is the name of a folder the kit keeps in output_dir" if name in RESERVED_RUN_NAMES else "")
+           "is the folder of the kit's demo dataset" if name in RESERVED_RUN_NAMES else "")
     if why:
         raise ConfigError(f"RunConfig.run_name={name[:80]!r}{'...' if len(name) > 80 else ''} {why}: {rule}")
     return name

@@ -170,7 +170,7 @@ def test_demo_data_refuses_a_users_folder(data_copy, tmp_path, capsys):
                                       ("/abs/path", "path separator"), ("..", "starts with '.'"),
                                       (".hidden", "starts with '.'"), ("   ", "is empty"), (" x", "surrounding"),
                                       ("x" * 256, "256 bytes"), ("é" * 128, "256 bytes"),
-                                      ("demo_data", "kit keeps")])
+                                      ("demo_data", "demo dataset")])
 def test_bad_run_names_are_rejected_with_the_rule(name, why):
     with pytest.raises(ConfigError, match=why) as e:
         RunConfig(run_name=name)

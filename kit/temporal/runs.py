@@ -47,8 +47,16 @@ from kit.log import log_to_file
 log = logging.getLogger("kit")
 
 
-def new_run_name() -> str:
-    return time.strftime("run-%Y%m%d-%H%M%S")
+def new_run_name(output_dir: str | Path | None = None) -> str:
+    """``run-YYYYmmdd-HHMMSS``; with ``output_dir``, a ``-2``, ``-3``... suffix if that run exists."""
+    name = time.strftime("run-%Y%m%d-%H%M%S")
+    if output_dir is None:
+        return name
+    root, n, unique = resolve_path(output_dir), 1, name
+    while (root / unique).exists():
+        n += 1
+        unique = f"{name}-{n}"
+    return unique
 
 
 def run_dir(cfg: RunConfig) -> Path:
@@ -162,7 +170,7 @@ def open_run(cfg: RunConfig, writer: bool = True):
         writer: False on the other processes of a multi-process run: they check and resume alike
             (so all of them fail the same way) but never write, lock or move anything.
     """
-    cfg = cfg if cfg.run_name else cfg.replace(run_name=new_run_name())
+    cfg = cfg if cfg.run_name else cfg.replace(run_name=new_run_name(cfg.output_dir))
     out = run_dir(cfg)
     _check_output_dir(out)
     if cfg.resume:

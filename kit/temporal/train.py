@@ -87,7 +87,7 @@ def fit(cfg: RunConfig) -> FitResult:
 
     acc = _accelerator(cfg)
     # every process must agree on the run's name (a timestamp could differ across a second boundary)
-    cfg = cfg.replace(run_name=broadcast_object_list([cfg.run_name or new_run_name()])[0])
+    cfg = cfg.replace(run_name=broadcast_object_list([cfg.run_name or new_run_name(cfg.output_dir)])[0])  # [robust hook]
     # [robust hook] open_run: checks the name, refuses to mix into an existing run (resume /
     # overwrite), locks the folder, logs to train.log, turns Ctrl-C into RunInterrupted
     with open_run(cfg, writer=acc.is_main_process) as run:
