@@ -1,16 +1,33 @@
-"""Command line: ``python -m kit {train,extract,evaluate,predict,export,crossval,demo-data,compare,bench}``.
+"""Command line: ``python -m kit COMMAND [flags] [--debug]``.
+
+Commands: ``train``, ``extract``, ``evaluate``, ``predict``, ``export``, ``crossval``, ``demo-data``,
+``compare``, ``bench``.
 
 ``train`` takes every RunConfig field as a flag of the same name (the seed's flags among them:
 ``--annotations DIR --videos DIR --model_type action_only --epochs 50 --batch_size 2
 --train_T 120 --val_T 120``). Multi-GPU: ``accelerate launch -m kit train ...``.
+
+Every command fails the same way: an expected failure (a :class:`kit.errors.KitError` such as
+bad data or a bad config value, a file the OS will not give, a non-finite loss, out of memory;
+also when raised inside a DataLoader worker) prints one ``error: ...`` message on stderr and
+exits 1; ``--debug`` (accepted by every command, anywhere on the line) shows its traceback
+instead. Any other exception is a bug and keeps its traceback. Ctrl-C exits 130 with what was
+saved. A new command gets all of this by being registered: ``COMMANDS["name"] = fn`` where
+``fn(argv) -> int``.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import traceback
 
-from kit.config import CHOICES, RunConfig, field_help, field_types
+from kit.config import CHOICES, RunConfig, field_help, field_types, json_object, positive_int
+from kit.errors import ConfigError, RunInterrupted, is_expected, one_line
+
+DEBUG_HELP = ("common flags (every command):\n  --debug   on an error, show the full Python traceback instead of "
+              "the one-line message")
+MAX_LINES = 25  # a DataError listing hundreds of problems is cut here; kit.data.validate lists them all
 
 
 def train_parser(prog: str = "python -m kit train", description: str = "", epilog: str = "") -> argparse.ArgumentParser:
@@ -19,7 +36,7 @@ def train_parser(prog: str = "python -m kit train", description: str = "", epilo
         prog=prog, description=description or "Train a per-frame action model (every RunConfig field "
         "is a flag). With no data flags the embedded demo data and the tiny backbone are used.",
         epilog=epilog or "Multi-GPU / multi-node: accelerate launch -m kit train [flags]. "
-        "Continue an interrupted run: --run_name NAME --resume.")
+        "Continue an interrupted run: --run_name NAME --resume; start it afresh: --run_name NAME --overwrite.")
     p.add_argument("--config", default="", help="a config.json to start from; flags override it")
     defaults, helps = RunConfig(), field_help()
     for name, typ in field_types().items():
@@ -28,7 +45,7 @@ def train_parser(prog: str = "python -m kit train", description: str = "", epilo
             p.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=None,
                            help=f"{helps.get(name, '')} (default: {default})")
         elif typ is dict:
-            p.add_argument(f"--{name}", type=json.loads, default=None, metavar="JSON",
+            p.add_argument(f"--{name}", type=json_object, default=None, metavar="JSON",
                            help=f"{helps.get(name, '')}, as JSON, e.g. '{{\"action\": 1.0}}' (default: {default})")
         else:
             p.add_argument(f"--{name}", type=typ, default=None, choices=CHOICES.get(name),
@@ -39,6 +56,7 @@ def train_parser(prog: str = "python -m kit train", description: str = "", epilo
 
 
 def config_from_args(argv: list[str]) -> RunConfig:
+    """The RunConfig of a ``train`` command line; :class:`ConfigError` for an unusable value or file."""
     return config_of(vars(train_parser().parse_args(argv)))
 
 
@@ -49,23 +67,17 @@ def config_of(args: dict) -> RunConfig:
     base.update({k: v for k, v in args.items() if v is not None and k in field_types()})
     try:
         return RunConfig.from_dict(base)
-    except (TypeError, ValueError) as e:
-        sys.exit(f"error: {e}")
+    except TypeError as e:  # a ConfigTypeError is both; keep the message, drop the traceback
+        raise ConfigError(str(e)) from None
 
 
 def cmd_train(argv: list[str]) -> int:
     cfg = config_from_args(argv)  # before importing torch: --help stays instant
     from kit.temporal.train import fit
 
-    try:
-        result = fit(cfg)
-    except (RuntimeError, ValueError, FileNotFoundError, FloatingPointError) as e:
-        if type(e).__name__ == "DataError" or isinstance(e, (FileNotFoundError, FloatingPointError)) \
-                or "out of memory" in str(e):
-            sys.exit(f"error: {e}")
-        raise
+    result = fit(cfg)
     print(f"run folder: {result.run_dir}")
-    print(json.dumps(result.metrics, indent=2))
+    print(json.dumps(result.metrics, indent=2, default=str))
     return 0
 
 
@@ -98,11 +110,9 @@ def cmd_extract(argv: list[str]) -> int:
                      "sequential decode per video, each clip embedded once) into <output_dir>/features/: "
                      "features/<video>.npy (D, L) + a manifest. Takes train's flags; videos already done are skipped.",
                      "Several GPUs: accelerate launch -m kit extract [flags] (videos are shared by rank).")
-    p.add_argument("--clip_batch", type=int, default=8, help="clips per forward pass (default 8)")
+    p.add_argument("--clip_batch", type=positive_int, default=8, help="clips per forward pass (default 8)")
     args = vars(p.parse_args(argv))
     clip_batch = args.pop("clip_batch")
-    if clip_batch < 1:
-        p.error(f"--clip_batch must be >= 1, got {clip_batch}")
     cfg = config_of(args)
     from kit.features.extract import extract_dataset
 
@@ -121,7 +131,8 @@ def cmd_export(argv: list[str]) -> int:
     p.add_argument("--out", required=True, help="the folder to write (new, empty, or an earlier export)")
     p.add_argument("--folds", type=int, default=0, help="0: the kit's split as fold 1; K >= 2: K seeded folds by video")
     p.add_argument("--unlabeled_as", default="", help="a class name for unlabeled frames (default: refuse them)")
-    p.add_argument("--clip_batch", type=int, default=8, help="clips per forward pass when extracting (default 8)")
+    p.add_argument("--clip_batch", type=positive_int, default=8, help="clips per forward pass when extracting "
+                   "(default 8)")
     args = vars(p.parse_args(argv))
     out, folds, unlabeled, clip_batch = (args.pop(k) for k in ("out", "folds", "unlabeled_as", "clip_batch"))
     cfg = config_of(args)
@@ -149,13 +160,46 @@ COMMANDS = {"train": cmd_train, "extract": cmd_extract, "evaluate": cmd_evaluate
             "bench": cmd_bench}
 
 
+def run_command(fn, argv: list[str], debug: bool = False) -> int:
+    """Runs one command ``fn(argv) -> int`` with the kit's error handling; returns the exit code."""
+    try:
+        return fn(argv) or 0
+    except KeyboardInterrupt as e:
+        if debug:
+            traceback.print_exc()
+        print(str(e) if isinstance(e, RunInterrupted) and str(e) else "interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - sorted into user errors and bugs right here
+        if debug or not is_expected(e):
+            raise
+        print(f"error: {_cut(one_line(e))}", file=sys.stderr)
+        return 1
+
+
+def _cut(text: str) -> str:
+    lines = text.splitlines()
+    if len(lines) <= MAX_LINES:
+        return text
+    return "\n".join(lines[:MAX_LINES] + [f"... and {len(lines) - MAX_LINES} more lines (--debug shows all; "
+                                          "kit.data.validate(root) lists every data problem as a table)"])
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(__doc__.strip())
-        print("\ncommands: " + ", ".join(COMMANDS) + "   (python -m kit COMMAND --help)")
+        print("\ncommands: " + ", ".join(COMMANDS) + "   (python -m kit COMMAND --help)\n" + DEBUG_HELP)
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
-    return COMMANDS[argv[0]](argv[1:]) or 0
+    fn, rest = COMMANDS[argv[0]], argv[1:]
+    if "-h" in rest or "--help" in rest:
+        try:
+            return fn(rest) or 0
+        except SystemExit as e:  # argparse printed the command's own help
+            print("\n" + DEBUG_HELP)
+            return e.code if isinstance(e.code, int) else 0
+    return run_command(fn, rest, debug)
 
 
 if __name__ == "__main__":

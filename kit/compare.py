@@ -82,7 +82,7 @@ def compare(base: RunConfig, backbones=("",), visual_modes=VISUAL_MODES, poses=(
     """
     from kit.features.extract import ensure_features
     from kit.results.evaluate import evaluate
-    from kit.temporal.runs import run_data
+    from kit.data.dataset import run_data
     from kit.temporal.train import fit
 
     if len(set(backbones)) != len(backbones) or not seeds:

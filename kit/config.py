@@ -11,11 +11,15 @@ Example:
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from kit.errors import ConfigError, ConfigTypeError
 
 MODEL_TYPES = ("multitask", "action_only")
 BACKBONES = ("", "auto", "videomae", "vit2d", "tiny", "hf")
@@ -80,8 +84,8 @@ class RunConfig:
     recipe: str = ""  # "" | mstcn: a published recipe's hyper-parameters replace the defaults (README, Benchmarks)
     optimizer: str = "adamw"  # adamw (decoupled weight decay) | adam (the MS-TCN recipe)
     lr_schedule: str = "cosine"  # cosine: linear warm-up, then cosine decay to 0 | constant: warm-up, then the peak
-    epochs: int = 10  # passes over the training windows
-    batch_size: int = 2  # windows per step (per process)
+    epochs: int = 50  # passes over the training videos (windows: over the training windows)
+    batch_size: int = 1  # whole videos (windows) per optimizer step, per process; MS-TCN: 1
     lr: float = 1e-3  # peak AdamW learning rate of the head
     backbone_lr: float = 1e-5  # peak learning rate of the backbone when freeze_backbone=False
     weight_decay: float = 0.01  # AdamW weight decay
@@ -100,39 +104,52 @@ class RunConfig:
     output_dir: str = "outputs"  # runs land in <output_dir>/<run_name>/
     run_name: str = ""  # "" = a timestamped name
     resume: bool = False  # continue the run in <output_dir>/<run_name> from last.pt
+    overwrite: bool = False  # start <run_name> afresh: the kit's files of the old run move to <run>/.replaced-<time>/
 
     def __post_init__(self) -> None:
         _check_types(self)
         _check_choice("model_type", self.model_type, MODEL_TYPES)
         _check_choice("backbone", self.backbone, BACKBONES)
         if self.visual_mode == "sliding":
-            raise ValueError("RunConfig.visual_mode='sliding' became 'tokens' in kit 0.2 (clips of a fixed span tile "
+            raise ConfigError("RunConfig.visual_mode='sliding' became 'tokens' in kit 0.2 (clips of a fixed span tile "
                              "every window and every video): set visual_mode='tokens'")
         _check_choice("visual_mode", self.visual_mode, VISUAL_MODES)
         _check_choice("pipeline", self.pipeline, PIPELINES)
         _check_choice("resize_mode", self.resize_mode, RESIZE_MODES)
         _check_choice("feature_dtype", self.feature_dtype, FEATURE_DTYPES)
         if self.pipeline == "whole_video" and not self.freeze_backbone:
-            raise ValueError("RunConfig.pipeline='whole_video' needs freeze_backbone=True (features are extracted "
+            raise ConfigError("RunConfig.pipeline='whole_video' needs freeze_backbone=True (features are extracted "
                              "once); fine-tuning trains on windows: pipeline='windows' or 'auto'")
         _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _check_choice("dataset_format", self.dataset_format, DATASET_FORMATS)
         _check_choice("recipe", self.recipe, RECIPES)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        for name, typ in field_types().items():
+            if typ is float and not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"RunConfig.{name} must be a finite number, got {getattr(self, name)}")
         for name in ("num_frames", "frame_step", "sample_rate", "img_size", "train_T", "val_T", "epochs", "batch_size",
                      "grad_accum", "tcn_channels", "tcn_layers", "tcn_stages", "pose_dim", "split_index"):
             if getattr(self, name) < 1:
-                raise ValueError(f"RunConfig.{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"RunConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("val_fraction", "test_fraction", "dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"RunConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+                raise ConfigError(f"RunConfig.{name} must be in [0, 1), got {getattr(self, name)}")
         if self.val_fraction + self.test_fraction >= 1.0:
-            raise ValueError("RunConfig.val_fraction + test_fraction must be < 1 (nothing left to train on)")
+            raise ConfigError("RunConfig.val_fraction + test_fraction must be < 1 (nothing left to train on)")
         if min(self.window_stride, self.num_workers, self.warmup_steps, self.max_len, self.fps) < 0:
-            raise ValueError("RunConfig.window_stride, num_workers, warmup_steps, max_len and fps must be >= 0")
+            raise ConfigError("RunConfig.window_stride, num_workers, warmup_steps, max_len and fps must be >= 0")
         if self.lr <= 0 or self.backbone_lr <= 0:
-            raise ValueError(f"RunConfig.lr and backbone_lr must be > 0, got {self.lr}, {self.backbone_lr}")
+            raise ConfigError(f"RunConfig.lr and backbone_lr must be > 0, got {self.lr}, {self.backbone_lr}")
+        for name in ("weight_decay", "grad_clip", "smooth_weight", "smooth_tau"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"RunConfig.{name} must be >= 0, got {getattr(self, name)}")
+        _check_task_weight_values(self.task_weights)
+        if self.run_name:
+            check_run_name(self.run_name)
+        if self.resume and self.overwrite:
+            raise ConfigError("RunConfig.resume and overwrite exclude each other: resume continues the run in "
+                              f"run_name={self.run_name!r}, overwrite starts it afresh; set one")
 
     # --- (de)serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -142,10 +159,10 @@ class RunConfig:
     def from_dict(cls, d: dict) -> "RunConfig":
         """Builds a config from a dict, rejecting keys that are not fields."""
         if not isinstance(d, dict):
-            raise TypeError(f"RunConfig.from_dict expects a dict, got {type(d).__name__}")
+            raise ConfigTypeError(f"RunConfig.from_dict expects a dict, got {type(d).__name__}")
         unknown = sorted(set(d) - set(field_names()))
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown RunConfig field(s): {', '.join(unknown)}. "
                 f"Valid fields: {', '.join(field_names())}")
         return cls(**d)
@@ -155,15 +172,22 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "RunConfig":
+        """A saved ``config.json``; :class:`ConfigError` naming the file for anything unusable."""
         path = Path(path)
         try:
             d = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {path} is a folder; pass the config.json inside it") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read config file {path}: {e}") from None
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e}); fix or delete the file") from None
+            raise ConfigError(f"{path}: not valid JSON ({e}); fix or delete the file") from None
         try:
             return cls.from_dict(d)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{path}: {e}") from None
+        except ConfigError as e:
+            raise type(e)(f"{path}: {e}") from None
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
@@ -235,7 +259,7 @@ def _check_types(cfg: RunConfig) -> None:
               else isinstance(value, int) and not isinstance(value, bool) if typ is int
               else isinstance(value, typ))
         if not ok:
-            raise TypeError(
+            raise ConfigTypeError(
                 f"RunConfig.{name} must be {typ.__name__}, got {type(value).__name__} {value!r}")
         if typ is float:
             object.__setattr__(cfg, name, float(value))
@@ -244,7 +268,95 @@ def _check_types(cfg: RunConfig) -> None:
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         shown = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"RunConfig.{name}={value!r} is not one of {shown}")
+        raise ConfigError(f"RunConfig.{name}={value!r} is not one of {shown}")
+
+
+RUN_NAME_MAX_BYTES = 255  # NAME_MAX of ext4, xfs, btrfs, APFS, NTFS
+RESERVED_RUN_NAMES = ("demo_data",)  # the kit's demo dataset in output_dir: run files would land in it
+
+
+def check_run_name(name: str) -> str:
+    """``name`` if it can name one folder directly inside ``output_dir``, else :class:`ConfigError`.
+
+    The rule: one folder name, no ``/`` or ``\\``, not ``.``/``..`` or any name starting with ``.``
+    (the kit's own hidden folders), no surrounding spaces, at most 255 bytes in UTF-8, and not
+    ``demo_data`` (the kit's demo dataset in ``output_dir``).
+    """
+    rule = ("a run_name must be one folder name inside output_dir: no '/' or '\\', not starting with '.', "
+            f"no surrounding spaces, at most {RUN_NAME_MAX_BYTES} bytes, not {'/'.join(RESERVED_RUN_NAMES)}")
+    why = ("is empty" if not name.strip() else
+           "has surrounding spaces" if name != name.strip() else
+           "contains a path separator" if "/" in name or "\\" in name else
+           "contains a NUL character" if "\0" in name else
+           "starts with '.'" if name.startswith(".") else
+           f"is {len(name.encode())} bytes long" if len(name.encode()) > RUN_NAME_MAX_BYTES else
+           "is the folder of the kit's demo dataset" if name in RESERVED_RUN_NAMES else "")
+    if why:
+        raise ConfigError(f"RunConfig.run_name={name[:80]!r}{'...' if len(name) > 80 else ''} {why}: {rule}")
+    return name
+
+
+def _check_task_weight_values(weights: dict) -> None:
+    for task, w in weights.items():
+        if not isinstance(task, str) or not task:
+            raise ConfigError(f"RunConfig.task_weights keys must be task names (label columns), got {task!r}")
+        if isinstance(w, bool) or not isinstance(w, (int, float)):
+            raise ConfigError(f"RunConfig.task_weights[{task!r}] must be a number, got {type(w).__name__} {w!r}")
+        if not math.isfinite(w) or w < 0:
+            raise ConfigError(f"RunConfig.task_weights[{task!r}] must be a finite number >= 0, got {w} "
+                              "(a negative weight rewards the loss for growing)")
+
+
+def check_task_weights(weights: dict, tasks: list[str]) -> None:
+    """At fit time, once the data's tasks are known: every weighted task exists and one weight is > 0.
+
+    Args:
+        weights: ``RunConfig.task_weights`` (values already checked by ``RunConfig``).
+        tasks: the tasks the model gets a head for (the training vocabulary's keys).
+    """
+    unknown = sorted(set(weights) - set(tasks))
+    if unknown:
+        raise ConfigError(f"RunConfig.task_weights names {unknown}, which this run has no head for (its tasks: "
+                          f"{', '.join(tasks)}); fix the names (they are the annotation CSV's label columns)")
+    if tasks and all(weights.get(t, 1.0) == 0 for t in tasks):
+        raise ConfigError(f"RunConfig.task_weights gives every task weight 0 ({weights}): nothing would be learned")
+
+
+def check_clip_geometry(img_size: int, num_frames: int, patch: int, tubelet: int, backbone: str) -> None:
+    """``img_size`` a multiple of the backbone's patch size and ``num_frames`` of its tubelet size.
+
+    A backbone's patch embedding silently drops the pixels (frames) past the last whole patch
+    (tubelet): the loader calls this so a size it cannot take is an error that says which to use.
+    """
+    for field_name, value, unit, what in (("img_size", img_size, patch, "patch size"),
+                                          ("num_frames", num_frames, tubelet, "tubelet size")):
+        if unit > 1 and value % unit:
+            lo, hi = value // unit * unit, (value // unit + 1) * unit
+            near = f"{lo} or {hi}" if lo else str(hi)
+            raise ConfigError(f"RunConfig.{field_name}={value} is not a multiple of the {backbone} backbone's {what} "
+                              f"{unit} (the remainder would be cut off): use {near}")
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts such as ``--batch_size``: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def json_object(text: str) -> dict:
+    """An argparse ``type`` for dict flags such as ``--task_weights '{"action": 1.0}'``."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({e}): write e.g. '{{\"action\": 1.0}}'") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object {{...}}, got {text!r}")
+    return value
 
 
 def project_root() -> Path:

@@ -54,8 +54,9 @@ def test_evaluate_flags(trained_run, capsys):
     assert f"{trained_run}" in printed and "checkpoint=last" in printed
     res = json.loads((trained_run / "eval_test.json").read_text())
     assert res["checkpoint"] == "last" and res["background"] == ["idle"]
-    assert main_evaluate(["--run", str(trained_run), "--split", "nope"]) == 2
-    assert "nope" in capsys.readouterr().err
+    assert main(["evaluate", "--run", str(trained_run), "--split", "nope"]) == 1  # one line, no traceback
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nope" in err and "Traceback" not in err
 
 
 def test_demo_data_seed_flag(tmp_path):

@@ -271,7 +271,8 @@ def expect(root: Path, *patterns: str) -> DataError:
     msg = str(info.value)
     for p in patterns + ("Fix:",):
         assert p in msg, f"{p!r} not in:\n{msg}"
-    assert len(validate(root)) == len(info.value.problems) >= 1
+    report = validate(root)
+    assert len(report[report.level == "error"]) == len(info.value.problems) >= 1
     return info.value
 
 
@@ -425,7 +426,8 @@ def test_validate_collects_everything_and_touches_nothing(data_copy):
     (data_copy / "Videos" / "demo_001.mp4").write_bytes(b"")
     before = snapshot(data_copy)
     report = validate(data_copy)
-    assert list(report.columns) == ["file", "row", "column", "problem", "fix"]
+    assert list(report.columns) == ["file", "row", "column", "problem", "fix", "level"]
+    assert set(report.level) == {"error"}
     assert sorted(Path(f).name for f in report.file) == ["demo_000.csv", "demo_001.mp4", "ghost.csv"]
     with pytest.raises(DataError, match="3 problem"):
         load_records(data_copy)

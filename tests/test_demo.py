@@ -93,8 +93,8 @@ def test_demo_root_generates_once_and_repairs(tmp_path):
 
 
 def test_regenerating_with_fewer_videos_leaves_no_stale_files(tmp_path):
-    (tmp_path / "notes.txt").write_text("mine")
     demo.make_demo_data(tmp_path, num_videos=3)
+    (tmp_path / "notes.txt").write_text("mine")  # a note added to the kit's folder stays
     demo.make_demo_data(tmp_path, num_videos=2)
     assert sorted(p.name for p in (tmp_path / "Videos").iterdir()) == ["demo_000.mp4", "demo_001.mp4"]
     assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from kit.data import load_records
-from kit.results.evaluate import METRICS, evaluate, format_table, main_evaluate
+from kit.results.evaluate import METRICS, evaluate, format_table
 
 pytest_plugins = ["fixtures_run"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,19 +80,22 @@ def test_bad_split_and_checkpoint(trained_run):
         evaluate(trained_run, checkpoint="middle")
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         evaluate(trained_run / "predictions")
-    assert main_evaluate(["--run", str(trained_run), "--split", "nope"]) == 2
+    from kit.__main__ import main
+    assert main(["evaluate", "--run", str(trained_run), "--split", "nope"]) == 1  # through the CLI's error handling
 
 
 def test_cli(trained_run):
-    cached = sorted((trained_run.parent / ".feature_cache").rglob("*.pt"))
-    assert cached  # training cached the frozen tiny backbone's features, validation windows included
+    stored = {p: p.stat().st_mtime_ns for p in (trained_run.parent / "features").rglob("*.npy")}
+    assert stored  # training extracted every video's features (val and test included)
     proc = subprocess.run([sys.executable, "-m", "kit", "evaluate", "--run", str(trained_run), "--split", "val"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     res = json.loads((trained_run / "eval_val.json").read_text())
     assert format_table(res) in proc.stdout
     assert "action" in proc.stdout and "f1@50" in proc.stdout and "videos=1" in proc.stdout
-    assert sorted((trained_run.parent / ".feature_cache").rglob("*.pt")) == cached  # served from the cache
+    assert "optimistic" in proc.stdout  # val is the split best.pt was chosen on: said so
+    assert "Using the tiny backbone" not in proc.stderr  # features read from the store: no backbone built
+    assert {p: p.stat().st_mtime_ns for p in (trained_run.parent / "features").rglob("*.npy")} == stored
 
 
 def test_format_table_marks_missing_scores():

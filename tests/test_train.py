@@ -24,8 +24,9 @@ from kit.data.windows import train_windows
 from kit.temporal.train import OOM_HELP, fit, lr_at
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = dict(backbone="tiny", img_size=32, train_T=64, val_T=64, batch_size=4, tcn_layers=6,
+SMALL = dict(backbone="tiny", img_size=32, train_T=64, val_T=64, batch_size=1, tcn_layers=6,
              tcn_channels=32, pose_dim=32, lr=3e-3, warmup_steps=5)
+WINDOWS = dict(SMALL, pipeline="windows", batch_size=4)
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,17 @@ def demo10(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(demo10, tmp_path_factory):
+    """Whole videos (the default path): 40 epochs of the 8 training videos, one per step (320 steps)."""
     out = tmp_path_factory.mktemp("runs")
-    cfg = RunConfig(data_root=str(demo10), epochs=10, output_dir=str(out), run_name="learn", **SMALL)
+    cfg = RunConfig(data_root=str(demo10), epochs=40, output_dir=str(out), run_name="learn", **SMALL)
+    return cfg, fit(cfg)
+
+
+@pytest.fixture(scope="module")
+def trained_windows(demo10, tmp_path_factory):
+    """The windowed path with its feature cache: 4 epochs of 64-frame windows."""
+    out = tmp_path_factory.mktemp("runs_windows")
+    cfg = RunConfig(data_root=str(demo10), epochs=4, output_dir=str(out), run_name="windows", **WINDOWS)
     return cfg, fit(cfg)
 
 
@@ -73,23 +83,24 @@ def test_loss_falls_and_beats_majority(trained, demo10):
     assert set(best) >= {"model", "optimizer", "scheduler", "scaler", "rng", "epoch", "config"}
 
 
-def test_cache_second_epoch_reads_no_video_and_matches_recomputation(trained, demo10):
-    cfg, result = trained
+def test_cache_second_epoch_reads_no_video_and_matches_recomputation(trained_windows, demo10):
+    cfg, result = trained_windows
     h = result.history
     assert h.frames_decoded.iloc[0] > 0 and h.cache_misses.iloc[0] > 0
     assert (h.frames_decoded.iloc[1:] == 0).all() and (h.cache_misses.iloc[1:] == 0).all()
     assert (h.cache_hits.iloc[1:] > 0).all()
     # every cached entry equals the backbone run afresh on freshly decoded frames
-    from kit.temporal.pipeline import CachedWindows, backbone_for, feature_cache
+    from kit.features.extract import backbone_for
+    from kit.temporal.windowed import CachedWindows, feature_cache
     backbone = backbone_for(cfg)
     cache = feature_cache(backbone, cfg)
     train = split_records(load_records(demo10), str(demo10 / "splits.csv"))["train"]
     windows = train_windows([r.num_frames for r in train], cfg.train_T, cfg.train_stride)
-    ds = CachedWindows(train, {"action": []}, windows[:3], backbone, cfg.img_size, cache)
+    ds = CachedWindows(train, {"action": []}, windows[:3], backbone, cache)
     for i in range(3):
         w = windows[i]
         frames = w.decoded(backbone.sample_positions(w.T), train[w.video].num_frames)
-        fresh = backbone.embed(read_frames(train[w.video].video_path, frames, cfg.img_size)[None])[0]
+        fresh = backbone.embed(read_frames(train[w.video].video_path, frames, backbone.resize)[None])[0]
         torch.testing.assert_close(cache.get(ds.key(i)), fresh, rtol=1e-5, atol=1e-6)
 
 
@@ -191,15 +202,15 @@ def test_nonfinite_loss_stops_with_message(demo10, tmp_path, monkeypatch):
 
 
 def test_cuda_oom_gives_remedies(demo10, tmp_path, monkeypatch):
-    import kit.temporal.pipeline as pipeline
+    import kit.temporal.sequences as sequences
 
     def oom(*a, **k):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-    monkeypatch.setattr(pipeline.FrameLabeler, "forward", oom)
+    monkeypatch.setattr(sequences.SequencePath, "forward", oom)
     with pytest.raises(RuntimeError) as e:
         fit(RunConfig(data_root=str(demo10), output_dir=str(tmp_path), run_name="oom", epochs=1, **SMALL))
     assert str(e.value) == OOM_HELP
-    assert "batch_size" in OOM_HELP and "train_T" in OOM_HELP and "vit2d" in OOM_HELP
+    assert "batch_size" in OOM_HELP and "max_len" in OOM_HELP and "vit2d" in OOM_HELP
 
 
 def test_cli_with_the_seed_flags(demo10, tmp_path):
@@ -233,10 +244,9 @@ def test_cli_rejects_bad_values(tmp_path):
 
 def test_two_process_run_counts_the_same_global_batches(demo10, tmp_path):
     pytest.importorskip("accelerate")
-    cfg = dict(data_root=str(demo10), backbone="tiny", img_size=32, train_T=64, val_T=64, epochs=1, tcn_layers=4)
-    train = split_records(load_records(demo10), str(demo10 / "splits.csv"))["train"]
-    n = len(train_windows([r.num_frames for r in train], 64, RunConfig(**cfg).train_stride))
-    batch = next(b for b in (2, 3, 4, 5, 6, 7) if n % (2 * b) == 0)  # no padding by accelerate
+    cfg = dict(data_root=str(demo10), backbone="tiny", img_size=32, epochs=1, tcn_layers=4)
+    n = len(split_records(load_records(demo10), str(demo10 / "splits.csv"))["train"])  # whole videos
+    batch = next(b for b in (1, 2, 3, 4) if n % (2 * b) == 0)  # no padding by accelerate
     args = [f"--{k}={v}" for k, v in cfg.items()] + [f"--batch_size={batch}", f"--output_dir={tmp_path}"]
     one = _kit("train", *args, "--run_name=one", timeout=300)
     assert one.returncode == 0, one.stderr[-3000:]
@@ -248,13 +258,13 @@ def test_two_process_run_counts_the_same_global_batches(demo10, tmp_path):
     h1, h2 = (pd.read_csv(tmp_path / r / "history.csv").iloc[0] for r in ("one", "two"))
     assert (h1.processes, h2.processes) == (1, 2)
     assert h1.global_batches == h2.global_batches == math.ceil(n / batch)
-    assert h1.windows == h2.windows == n
+    assert h1.videos == h2.videos == n  # each process extracted its share of the features, then all trained
 
 
 def test_cached_embeddings_fills_only_what_is_missing():
     from kit.features.backbones import load_backbone
     from kit.features.cache import FeatureCache
-    from kit.temporal.pipeline import cached_embeddings
+    from kit.temporal.windowed import cached_embeddings
 
     backbone = load_backbone("tiny", img_size=32, mode="clip")
     cache = FeatureCache(backbone.fingerprint)
@@ -310,13 +320,16 @@ def test_pose_branch_stays_in_the_graph_without_keypoints():
 
 
 def test_finetuning_trains_the_backbone_at_its_own_rate(demo10, tmp_path):
-    from kit.temporal.pipeline import backbone_for
+    from kit.features.extract import backbone_for
     cfg = RunConfig(data_root=str(demo10), output_dir=str(tmp_path), run_name="ft", epochs=1, freeze_backbone=False,
-                    backbone_lr=1e-4, **{**SMALL, "train_T": 48, "val_T": 48})
+                    backbone_lr=1e-4, **{**SMALL, "train_T": 48, "val_T": 48, "batch_size": 4})
+    assert cfg.resolved_pipeline == "windows"  # a trained backbone: windows, decoded every epoch
     result = fit(cfg)
     state = load_checkpoint(result.run_dir / "last.pt")
     assert state["model"]["backbone"], "a trained backbone is saved with the head"
-    assert [g["peak_lr"] for g in state["optimizer"]["param_groups"]] == [cfg.lr, 1e-4]
+    groups = state["optimizer"]["param_groups"]  # head then backbone, each split into decay / no decay
+    assert [g["peak_lr"] for g in groups] == [cfg.lr, cfg.lr, 1e-4, 1e-4]
+    assert [g["weight_decay"] for g in groups] == [cfg.weight_decay, 0.0, cfg.weight_decay, 0.0]
     before = backbone_for(cfg).state_dict()
     moved = [k for k, v in state["model"]["backbone"].items() if v.dtype.is_floating_point
              and not torch.equal(v, before[k])]

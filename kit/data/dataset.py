@@ -33,9 +33,20 @@ def data_paths(cfg: RunConfig, output_dir: str | Path | None = None) -> dict[str
                 poses=cfg.poses, splits=cfg.splits)
 
 
-def run_records(cfg: RunConfig, output_dir: str | Path | None = None) -> list[VideoRecord]:
-    """Every video of the config's data, checked (``kit.data.load_records``)."""
-    return run_splits(cfg, output_dir)[0]
+def run_records(cfg: RunConfig, output_dir: str | Path | None = None,
+                stems: list[str] | None = None) -> list[VideoRecord]:
+    """The videos of the config's data, checked, in the order of ``stems``.
+
+    Args:
+        stems: only these videos (e.g. one split of a run's ``splits.json``): the others are
+            neither read nor probed, so evaluating ``val`` does not need the training videos.
+            A named video that is missing is a :class:`DataError` naming the file. None = all.
+    """
+    if dataset_format(cfg) == "mstcn":
+        records = run_data(cfg, output_dir).records
+        return records if stems is None else [r for r in records if r.stem in set(stems)]
+    paths = data_paths(cfg, output_dir)
+    return load_records(paths["data_root"], paths["annotations"], paths["videos"], paths["poses"], stems=stems)
 
 
 @dataclass

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from kit.data.resize import Resize
+from kit.errors import KitError
 from kit.log import log
 
 # Counters of this process (DataLoader workers keep their own): reset, read, compare.
@@ -57,10 +58,11 @@ _SEEK_EXACT: dict[str, bool] = {}
 _AV_AGREES: dict[str, bool] = {}
 AV_CHECK_FRAMES = 3  # leading frames pyav_agrees compares with OpenCV, pixel for pixel
 BACKENDS = ("auto", "pyav", "opencv")
+_LOADED: dict[str, str] = {}  # resolved path -> video_key when its records were loaded (note_loaded)
 SEEK_CHECK_FRAME = 90  # probe a seek this deep (or mid-video): past the first keyframe group of many encoders
 
 
-class DataError(ValueError):
+class DataError(KitError, ValueError):
     """Bad input data; the message names the file, the line or column, and the fix.
 
     ``problems`` holds the same as dicts (file, row, column, problem, fix).
@@ -79,6 +81,14 @@ class DataError(ValueError):
             lines.append(f"- {where}: {p['problem']}. Fix: {p['fix']}.")
         head = f"{len(problems)} problem(s) in the data:\n" if len(problems) > 1 else ""
         return cls(head + "\n".join(lines), problems)
+
+
+class VideoMissing(DataError, FileNotFoundError):
+    """A video that is gone (deleted or moved, e.g. after a run loaded its records)."""
+
+
+class FrameRangeError(DataError, IndexError):
+    """Frames requested past a video's end."""
 
 
 def problem(file, problem: str, fix: str, row: int | None = None, column: str | None = None) -> dict:
@@ -115,27 +125,64 @@ def reset_decode_stats() -> None:
 def video_key(path: str | Path) -> str:
     """``resolved path|size|mtime_ns``: changes whenever the file is replaced or edited."""
     p = Path(path).resolve()
-    st = os.stat(p)
+    try:
+        st = os.stat(p)
+    except OSError:
+        raise VideoMissing.of([problem(path, "video not found (deleted or moved after its records were loaded?)",
+                                       "restore it, or reload the data (and restart the run)")]) from None
     return f"{p}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def note_loaded(path: str | Path) -> None:
+    """Remembers the file as it is now: :func:`read_frames` then refuses a changed file.
+
+    ``kit.data.load_records`` calls it for every video it checks, so frame counts and labels
+    never silently refer to a file that was replaced while a run used them.
+    """
+    key = video_key(path)
+    _LOADED[key.split("|")[0]] = key
+
+
+def _check_unchanged(path: Path) -> None:
+    key = video_key(path)
+    then = _LOADED.get(key.split("|")[0])
+    if then is not None and then != key:
+        raise DataError.of([problem(path, "the video changed after its records were loaded (its size or "
+                                    "modification time differ): the frame count and labels checked then may not "
+                                    "fit it", "restore the file, or reload the data (load_records) and start the "
+                                    "run again")])
 
 
 def _open(path: Path) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
-        raise DataError.of([problem(path, "OpenCV/FFmpeg cannot open it as a video (not a video, or "
-                                    "damaged: an MP4 cut short loses its index)", "re-export or re-encode "
-                                    "it (e.g. ffmpeg -i in -c:v libx264 out.mp4), or remove it and its CSV")])
+        raise DataError.of([_unopenable(path)])
     return cap
+
+
+def _unopenable(path: Path) -> dict:
+    """Why OpenCV cannot open ``path``: the OS's reason when there is one, else a damaged file."""
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except IsADirectoryError:
+        return problem(path, "is a folder, not a video file", "move it out of the videos folder")
+    except PermissionError:
+        return problem(path, "cannot be read: permission denied", "make it readable (e.g. chmod a+r FILE)")
+    except FileNotFoundError:
+        return problem(path, "video not found (deleted or moved?)", "restore it, or reload the data")
+    except OSError as e:
+        return problem(path, f"cannot be read: {e.strerror or e}", "check the file and the disk it is on")
+    return problem(path, "OpenCV/FFmpeg cannot open it as a video (not a video, or damaged: an MP4 cut short "
+                   "loses its index)", "re-export or re-encode it (e.g. ffmpeg -i in -c:v libx264 out.mp4), or "
+                   "remove it and its CSV")
 
 
 def probe_video(path: str | Path) -> VideoMeta:
     """Frame count, fps and size of a video; raises :class:`DataError` if it cannot be decoded."""
     path = Path(path)
-    try:
-        key = video_key(path)
-    except OSError:
-        raise DataError.of([problem(path, "file not found", "check the path")]) from None
+    key = video_key(path)  # VideoMissing (a DataError) when the file is gone
     if key in _META:
         return _META[key]
     if path.stat().st_size == 0:
@@ -218,9 +265,11 @@ def read_frames(path: str | Path, indices, size: int | Resize) -> torch.Tensor:
     idx = torch.as_tensor(indices, dtype=torch.long).reshape(-1).tolist()
     if not idx:
         return torch.zeros(0, 3, side, side, dtype=torch.uint8)
+    _check_unchanged(path)
     n = probe_video(path).num_frames
     if min(idx) < 0 or max(idx) >= n:
-        raise IndexError(f"{path}: frames {min(idx)}..{max(idx)} requested, the video has 0..{n - 1}")
+        raise FrameRangeError(f"{path}: frames {min(idx)}..{max(idx)} requested, the video has 0..{n - 1} (if it "
+                              "changed since its records were loaded, reload the data)")
     wanted = sorted(set(idx))
     start = wanted[0] if wanted[0] > 0 and seek_is_exact(path) else 0
     cap = _open(path)
@@ -291,6 +340,7 @@ def iter_frames(path: str | Path, resize: Resize | None = None, start: int = 0, 
         raise ValueError(f"iter_frames: backend must be one of {BACKENDS}, got {backend!r}")
     if resize is not None and not isinstance(resize, Resize):
         raise TypeError(f"iter_frames: resize must be a kit.data.video.Resize or None, got {resize!r}")
+    _check_unchanged(path)
     n = probe_video(path).num_frames
     stop = n if stop is None else int(stop)
     if not 0 <= int(start) <= stop <= n:

@@ -12,15 +12,22 @@ served stale. Entries live in memory and, when a folder is given, on disk
 (``<output_dir>/.feature_cache/<fingerprint hash>/``) so a resumed run or a second run with the
 same backbone starts warm. Training windows come from a fixed grid (``kit.data.windows``) precisely so
 that the cache hits from the second epoch on.
+
+An entry on disk that cannot be read (truncated by a full disk or a killed process, another
+backbone's, not a checkpoint at all) is a miss: the cache is the kit's own, so that file is
+removed, the window recomputed, and one warning says so.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import torch
 
 from kit.files import load_checkpoint, save_checkpoint
+
+log = logging.getLogger("kit")
 
 
 class FeatureCache:
@@ -40,6 +47,7 @@ class FeatureCache:
         self._mem: dict[str, torch.Tensor] = {}
         self.hits = 0
         self.misses = 0
+        self.removed = 0  # unreadable entries dropped from disk
 
     def key(self, video: str, frames: torch.Tensor) -> str:
         """``video`` is ``kit.data.video.video_key(path)``; ``frames`` the absolute indices decoded ``(S,)``."""
@@ -47,18 +55,50 @@ class FeatureCache:
         return hashlib.sha1(text.encode()).hexdigest()
 
     def __contains__(self, key: str) -> bool:
-        return key in self._mem or (self.dir is not None and (self.dir / f"{key}.pt").is_file())
+        """Whether ``get(key)`` will return features (a disk entry is read, and dropped if unreadable)."""
+        if key in self._mem:
+            return True
+        value = self._load(key)
+        if value is not None and torch.utils.data.get_worker_info() is None:
+            self._mem[key] = value  # a DataLoader worker's copy would only cost memory
+        return value is not None
 
     def get(self, key: str) -> torch.Tensor | None:
         value = self._mem.get(key)
-        if value is None and self.dir is not None and (self.dir / f"{key}.pt").is_file():
-            value = load_checkpoint(self.dir / f"{key}.pt")["features"]
-            self._mem[key] = value
+        if value is None:
+            value = self._load(key)
+            if value is not None:
+                self._mem[key] = value
         if value is None:
             self.misses += 1
         else:
             self.hits += 1
         return value
+
+    def _load(self, key: str) -> torch.Tensor | None:
+        """The entry on disk, or None: absent, or unreadable (then removed, with a warning)."""
+        if self.dir is None:
+            return None
+        path = self.dir / f"{key}.pt"
+        if not path.is_file():
+            return None
+        try:
+            state = load_checkpoint(path)
+            value = state["features"]
+            if not isinstance(value, torch.Tensor) or state.get("fingerprint", self.fingerprint) != self.fingerprint:
+                raise ValueError("not a feature entry of this backbone")
+        except Exception as e:  # noqa: BLE001 - any unreadable entry is recomputed, never fatal
+            self._drop(path, e)
+            return None
+        return value
+
+    def _drop(self, path: Path, error: Exception) -> None:
+        path.unlink(missing_ok=True)
+        self.removed += 1
+        if self.removed == 1:  # once per cache: a damaged cache folder would otherwise flood the log
+            reason = str(error.__cause__ or error).strip().splitlines()[0][:160]
+            log.warning(f"[warn] feature cache: unreadable entry {path} ({type(error.__cause__ or error).__name__}: "
+                        f"{reason}) removed and recomputed; further broken entries are handled the same way silently")
 
     def put(self, key: str, features: torch.Tensor) -> None:
         """Stores finite features; NaN/inf ones (an fp16 overflow, say) are never cached."""

@@ -12,8 +12,9 @@ One store holds one backbone's features of one dataset's videos::
                           mixed precision on a GPU): written after the .npy, so its presence means "complete"
 
 A video's features are *current* when both files exist, the sidecar's video key (resolved path,
-size, modification time) matches the file on disk now and the .npy header has the shape the sidecar
-says. Anything else is recomputed; nothing else is ever read. Arrays are written to a hidden
+size, modification time) matches the file on disk now, the .npy header has the shape the sidecar
+says and the file is as long as that header promises (a file cut short is redone). Anything else
+is recomputed; nothing else is ever read. Arrays are written to a hidden
 temporary name and renamed, so a killed extraction never leaves a file that looks complete.
 
 Checking a store never opens a video (only ``os.stat``) and never builds a backbone: evaluation and
@@ -105,10 +106,10 @@ class FeatureStore:
         try:
             if info.get("video_key") != video_key(video_path):
                 return False
-            shape = _npy_shape(self.path(stem))
+            shape, size = _npy_shape(self.path(stem))
         except (OSError, ValueError):
             return False
-        return list(shape) == list(info.get("shape", []))
+        return list(shape) == list(info.get("shape", [])) and self.path(stem).stat().st_size == size
 
     def meta(self, stem: str) -> VideoMeta | None:
         """The video's frame count, fps and size as recorded at extraction (saves probing it again)."""
@@ -139,13 +140,14 @@ class FeatureStore:
         return sorted(p.stem for p in self.root.glob("*.json") if p.name != "manifest.json")
 
 
-def _npy_shape(path: Path) -> tuple[int, ...]:
-    """The shape in a .npy header, without reading the array."""
+def _npy_shape(path: Path) -> tuple[tuple[int, ...], int]:
+    """The shape in a .npy header and the file size it implies, without reading the array."""
     with open(path, "rb") as f:
         version = np.lib.format.read_magic(f)
         read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, _ = read(f)
-    return tuple(shape)
+        shape, _, dtype = read(f)
+        header = f.tell()
+    return tuple(shape), header + int(np.prod(shape)) * dtype.itemsize
 
 
 def write_info(stem: str, video_path: str | Path, meta: VideoMeta, shape: tuple[int, int], dtype: str,

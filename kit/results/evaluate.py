@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from kit.config import CHECKPOINTS
+from kit.config import CHECKPOINTS, positive_int
 from kit.data.contract import unseen_labels
 from kit.data.mstcn import write_result
+from kit.errors import ConfigError, RunMissing
 from kit.files import read_json, write_json
 from kit.results.labelling import mstcn_labels
 from kit.temporal.metrics import confusion, per_class_report, task_metrics
@@ -64,19 +64,19 @@ def evaluate(run_dir: str | Path | None = None, split: str = "", checkpoint: str
     run = _run_folder(run_dir, output_dir)
     if not checkpoint:
         checkpoint = "best" if read_json(run / "splits.json").get("val") else "last"
+    if checkpoint not in CHECKPOINTS:
+        raise ConfigError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
+    if batch_size is not None and batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     trained = TrainedRun(run, checkpoint, device)
     splits = trained.splits
     split = split or ("test" if splits.get("test") else "val")
     if not splits.get(split):
         have = ", ".join(f"{k} ({len(v)} videos)" for k, v in splits.items()) or "none"
-        raise ValueError(f"run {run} has no videos in split {split!r}; its splits: {have}")
-    all_records = run_records(trained.cfg, output_dir=run.parent)  # demo data: beside the run, where training made it
-    by_stem = {r.stem: r for r in all_records}
-    missing = [s for s in splits[split] if s not in by_stem]
-    if missing:
-        raise ValueError(f"run {run}: videos of split {split!r} not found in the data any more: "
-                         f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
-                         f"(data_root={trained.cfg.data_root or 'demo data'!r}); restore them or retrain")
+        raise ConfigError(f"run {run} has no videos in split {split!r}; its splits: {have}")
+    # only this split's videos are read (and probed, unless their features' sidecars already know them)
+    records = run_records(trained.cfg, output_dir=run.parent, stems=splits[split])  # demo data: beside the run
+    by_stem = {r.stem: r for r in records}
     records = [by_stem[s] for s in splits[split]]
     preds = trained.predict(records, batch_size=batch_size, progress=progress)
     vocab = trained.vocab
@@ -110,7 +110,7 @@ def _run_folder(run_dir, output_dir) -> Path:
         return latest_run(output_dir)
     run = Path(run_dir).expanduser()
     if not (run / "config.json").is_file():
-        raise FileNotFoundError(f"{run} is not a run folder (no config.json): pass the folder that "
+        raise RunMissing(f"{run} is not a run folder (no config.json): pass the folder that "
                                 "`python -m kit train` printed, e.g. outputs/<run_name>")
     return run
 
@@ -160,15 +160,11 @@ def main_evaluate(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint", default="", choices=("",) + CHECKPOINTS, help="best | last (default: best when "
                     "the run had validation videos, else last, as MS-TCN)")
     ap.add_argument("--output_dir", default="outputs", help="where to look for the newest run")
-    ap.add_argument("--batch_size", type=int, default=None, help="windows per forward pass")
+    ap.add_argument("--batch_size", type=positive_int, default=None, help="windows per forward pass")
     ap.add_argument("--background", nargs="*", default=[], help="class names left out of edit and F1@k")
     args = ap.parse_args(argv)
-    try:
-        run = _run_folder(args.run or None, args.output_dir)
-        res = evaluate(run, args.split, args.checkpoint, args.output_dir, args.batch_size, args.background)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    run = _run_folder(args.run or None, args.output_dir)  # errors: `python -m kit` prints them in one line
+    res = evaluate(run, args.split, args.checkpoint, args.output_dir, args.batch_size, args.background)
     note = "  (the split best.pt was chosen on: optimistic)" if res["on_selection_split"] else ""
     print(f"{run}  split={res['split']}{note}  checkpoint={res['checkpoint']} (epoch {res['epoch']})  "
           f"videos={res['videos']}  frames={res['frames']}")

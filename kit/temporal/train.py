@@ -23,27 +23,27 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kit.config import RunConfig, field_names
+from kit.config import RunConfig, check_task_weights
 from kit.data import DECODE_STATS, build_vocab, tasks_of
 from kit.data.video import codec_frames, converted_frames
 from kit.data.contract import unseen_labels
 from kit.features.extract import backbone_for, ensure_features, mixed_precision
 from kit.files import append_history, load_checkpoint, read_history, save_checkpoint, write_json
-from kit.log import log_to_file
 from kit.temporal.metrics import segment_metrics
 from kit.temporal.model import build_model, class_weights_from_counts, segmentation_loss
 from kit.temporal.optim import build_optimizer, lr_at, param_groups
 from kit.temporal.recipes import apply_recipe
 from kit.data.dataset import run_data
-from kit.temporal.runs import new_run_name, rng_state, run_dir, set_rng_state
+from kit.errors import ResourceError, RunError
+from kit.temporal.runs import best_metrics, new_run_name, open_run, rng_state, set_rng_state
 from kit.temporal.sequences import SequencePath
 from kit.temporal.windowed import WindowPath
 
 log = logging.getLogger("kit")
 
-OOM_HELP = ("CUDA ran out of memory. Try, in order: a smaller batch_size (e.g. --batch_size 1), "
-            "shorter windows (--train_T 120 --val_T 120), a frozen backbone (freeze_backbone=True), "
-            "or the lighter 2D backbone (--backbone vit2d).")
+OOM_HELP = ("CUDA ran out of memory. Try, in order: a smaller batch_size (e.g. --batch_size 1); on whole videos, "
+            "crops of at most --max_len frames (e.g. 2000); on windows, shorter ones (--train_T 120 --val_T 120); "
+            "a frozen backbone (freeze_backbone=True), or the lighter 2D backbone (--backbone vit2d).")
 
 
 @dataclass
@@ -52,30 +52,6 @@ class FitResult:
     history: pd.DataFrame
     metrics: dict  # validation metrics of the best epoch
     best_epoch: int
-
-
-RESUMABLE = ("epochs", "num_workers", "resume", "output_dir", "run_name")  # may change on --resume
-
-
-def resumed_config(cfg: RunConfig, out: Path) -> RunConfig:
-    """The run's saved config, with the fields a resume may change taken from ``cfg``.
-
-    ``--run_name NAME --resume`` alone continues the run exactly as it was configured; a field
-    set to something else than both its default and the saved value is an error, not a silent
-    change of data, model or optimisation halfway through a run.
-    """
-    if not (out / "last.pt").is_file() or not (out / "config.json").is_file():
-        raise FileNotFoundError(f"resume=True but {out / 'last.pt'} does not exist: nothing to resume "
-                                "(check output_dir and run_name, or drop --resume to start afresh)")
-    saved, default = RunConfig.load(out / "config.json"), RunConfig()
-    clash = [f"{k}={getattr(cfg, k)!r} (the run has {getattr(saved, k)!r})" for k in field_names()
-             if k not in RESUMABLE and getattr(cfg, k) not in (getattr(default, k), getattr(saved, k))]
-    if clash:
-        raise ValueError(f"--resume continues {out} with its saved config.json, but these differ: "
-                         f"{'; '.join(clash)}. Drop them, or start a new run_name.")
-    epochs = cfg.epochs if cfg.epochs != default.epochs else saved.epochs
-    return saved.replace(resume=True, epochs=epochs, num_workers=cfg.num_workers,
-                         output_dir=cfg.output_dir, run_name=cfg.run_name)
 
 
 def _trainable_tasks(train_records) -> list[str]:
@@ -100,21 +76,25 @@ def _accelerator(cfg: RunConfig):
 
 
 def fit(cfg: RunConfig) -> FitResult:
-    """Trains (or with ``cfg.resume`` continues) a run and returns its folder, history and metrics."""
-    from accelerate.utils import broadcast_object_list, gather_object, set_seed
+    """Trains (or with ``cfg.resume`` continues) a run and returns its folder, history and metrics.
+
+    The run folder is checked and held first (:func:`kit.temporal.runs.open_run`): an earlier run
+    there is never mixed in (``resume`` continues it, ``overwrite`` moves its files aside), a second
+    process training into it is refused, and Ctrl-C says which epoch ``last.pt`` holds.
+    """
+    from accelerate.utils import broadcast_object_list
 
     acc = _accelerator(cfg)
-    main = acc.is_main_process
     # every process must agree on the run's name (a timestamp could differ across a second boundary)
-    cfg = cfg.replace(run_name=broadcast_object_list([cfg.run_name or new_run_name()])[0])
-    out = run_dir(cfg)
-    if cfg.resume:
-        cfg = resumed_config(cfg, out)
-    else:
-        cfg = apply_recipe(cfg)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        log_to_file(out / "train.log")
+    cfg = cfg.replace(run_name=broadcast_object_list([cfg.run_name or new_run_name(cfg.output_dir)])[0])
+    with open_run(cfg, writer=acc.is_main_process) as run:
+        return _fit(acc, run.cfg if run.cfg.resume else apply_recipe(run.cfg), run.dir)
+
+
+def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
+    from accelerate.utils import gather_object, set_seed
+
+    main = acc.is_main_process
     set_seed(cfg.seed)
 
     # --- data ---------------------------------------------------------------------------------
@@ -123,11 +103,12 @@ def fit(cfg: RunConfig) -> FitResult:
     records, splits = data.records, data.splits
     tasks = ["action"] if cfg.model_type == "action_only" else _trainable_tasks(splits["train"])
     vocab = data.vocab or build_vocab(splits["train"], tasks)  # a benchmark's mapping.txt: its classes, its order
+    check_task_weights(cfg.task_weights, list(vocab))  # weights name real tasks
     num_joints = next((r.keypoints.shape[1] for r in records if r.keypoints is not None), 17)
     if cfg.resume:
         state = load_checkpoint(out / "last.pt")
         if state["vocab"] != vocab or state.get("num_joints", num_joints) != num_joints:
-            raise ValueError(f"cannot resume {out}: the data's label vocabulary or joint count changed since the "
+            raise RunError(f"cannot resume {out}: the data's label vocabulary or joint count changed since the "
                              f"run started (was {state['vocab']}, now {vocab}); start a new run_name")
     for task, counts in unseen_labels(splits["val"] + splits["test"], vocab).items():
         log.warning(f"[warn] {task}: classes in val/test that no training video has: "
@@ -154,7 +135,7 @@ def fit(cfg: RunConfig) -> FitResult:
         path = WindowPath(cfg, backbone, head, splits["train"], vocab)
         features, fingerprint = {}, backbone.fingerprint
     if cfg.resume and state.get("backbone_fingerprint", fingerprint) != fingerprint:
-        raise ValueError(f"cannot resume {out}: it was trained with backbone {state['backbone_fingerprint']}, "
+        raise RunError(f"cannot resume {out}: it was trained with backbone {state['backbone_fingerprint']}, "
                          f"but {fingerprint} loaded now (the 'auto' chain found another model?); "
                          "restore that backbone (backbone_path, the HF cache) or start a new run_name")
     groups = param_groups(head, cfg)  # no weight decay on biases, norms and embeddings
@@ -168,14 +149,17 @@ def fit(cfg: RunConfig) -> FitResult:
     steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum)
     total_steps = steps_per_epoch * cfg.epochs
 
-    start_epoch, step, best, best_epoch, best_row = 0, 0, -math.inf, 0, {}
+    start_epoch, step, best, best_epoch = 0, 0, -math.inf, 0
+    rows, metrics = [], {}  # history and the best epoch's metrics, kept in memory and returned
     if cfg.resume:
         acc.unwrap_model(model).load_checkpoint_state(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler") and acc.scaler is not None:
             acc.scaler.load_state_dict(state["scaler"])
         start_epoch, step = state["epoch"], state["scheduler"]["step"]  # "epoch" = epochs completed
-        best, best_epoch, best_row = state["best"], state["best_epoch"], state.get("best_metrics", {})
+        best, best_epoch = state["best"], state["best_epoch"]
+        rows = read_history(out).to_dict("records")[:start_epoch] if (out / "history.csv").is_file() else []
+        metrics = state.get("best_metrics") or _read_metrics(out)  # checkpoints of kit 0.1 lack best_metrics
         rng = state["rng"]  # one state per process (a list), or rank 0's alone (runs of kit 0.1)
         set_rng_state(rng[min(acc.process_index, len(rng) - 1)] if isinstance(rng, list) else rng)
         log.info(f"[info] Resumed {out.name} after epoch {state['epoch']} (step {step})")
@@ -204,7 +188,8 @@ def fit(cfg: RunConfig) -> FitResult:
         improved = score > best
         if improved:
             best, best_epoch = score, done
-            best_row = {"epoch": done, **{k: v for k, v in row.items() if k.startswith("val_") and k != "val_s"}}
+            metrics = best_metrics(done, val, train)  # metrics only: no timings; NaN -> null
+        rows.append(row)
         rngs = gather_object([rng_state()]) if acc.num_processes > 1 else [rng_state()]
         if main:
             append_history(out / "history.csv", row)
@@ -213,19 +198,18 @@ def fit(cfg: RunConfig) -> FitResult:
             state = {"model": acc.unwrap_model(model).checkpoint_state(),
                      "optimizer": optimizer.state_dict(), "scheduler": {"step": step, "total_steps": total_steps},
                      "scaler": acc.scaler.state_dict() if acc.scaler is not None else {},
-                     "rng": rngs, "epoch": done, "best": best, "best_epoch": best_epoch, "best_metrics": best_row,
+                     "rng": rngs, "epoch": done, "best": best, "best_epoch": best_epoch, "best_metrics": metrics,
                      "config": cfg.to_dict(), "vocab": vocab, "num_joints": num_joints,
                      "backbone_fingerprint": fingerprint, "pipeline": cfg.resolved_pipeline,
                      "feature_dim": features.get("dim", 0), "features": features.get("store", "")}
             if improved:  # best first: last.pt must never name a best epoch that best.pt lacks
                 save_checkpoint(out / "best.pt", state)
-                write_json(out / "metrics.json", best_row)
+                write_json(out / "metrics.json", metrics)
             save_checkpoint(out / "last.pt", state)
         acc.wait_for_everyone()
 
-    history = read_history(out) if (out / "history.csv").is_file() else pd.DataFrame()
     acc.end_training()
-    return FitResult(out, history, best_row, best_epoch)
+    return FitResult(out, pd.DataFrame(rows), metrics, best_epoch)
 
 
 def _features(cfg: RunConfig, records, acc) -> dict:
@@ -260,7 +244,7 @@ def _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, ep
                     loss, _ = segmentation_loss(stages, batch["labels"], batch["mask"], cfg.smooth_weight,
                                                 cfg.smooth_tau, class_weights, cfg.task_weights or None)
             except torch.cuda.OutOfMemoryError as e:
-                raise RuntimeError(OOM_HELP) from e
+                raise ResourceError(OOM_HELP) from e
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"loss is {loss.item()} at epoch {epoch + 1} step {step}: stopping. Lower lr (now {cfg.lr}), "
@@ -313,3 +297,10 @@ def _class_weights(records, vocab) -> dict[str, torch.Tensor]:
                     counts[idx[lab]] += 1
         out[task] = class_weights_from_counts(torch.tensor(counts))
     return out
+
+
+def _read_metrics(out: Path) -> dict:
+    import json
+
+    p = out / "metrics.json"
+    return json.loads(p.read_text()) if p.is_file() else {}

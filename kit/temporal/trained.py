@@ -21,6 +21,7 @@ import torch
 
 from kit.config import CHECKPOINTS, RunConfig
 from kit.data.contract import VideoRecord
+from kit.errors import ConfigError, RunError
 from kit.features.backbones import Backbone
 from kit.features.extract import backbone_for, extract
 from kit.features.store import FeatureStore
@@ -42,7 +43,7 @@ class TrainedRun:
 
     def __init__(self, run: str | Path, checkpoint: str = "best", device: str | torch.device | None = None):
         if checkpoint not in CHECKPOINTS:
-            raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
+            raise ConfigError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
         self.run = Path(run)
         self.cfg = RunConfig.load(self.run / "config.json")
         self.vocab = read_json(self.run / "labels.json")
@@ -66,7 +67,7 @@ class TrainedRun:
         if self._backbone is None:
             bb = backbone_for(self.cfg, freeze=True)
             if self.fingerprint and bb.fingerprint != self.fingerprint:  # e.g. the 'auto' chain finds another model
-                raise ValueError(f"run {self.run} was trained with backbone {self.fingerprint}, but {bb.fingerprint} "
+                raise RunError(f"run {self.run} was trained with backbone {self.fingerprint}, but {bb.fingerprint} "
                                  "loaded now: restore that backbone (backbone_path, the HF cache) to use this run")
             self._backbone = bb.to(self.device)
         return self._backbone

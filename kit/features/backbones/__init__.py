@@ -17,19 +17,17 @@ Example:
 """
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import socket
-import threading
 from pathlib import Path
-from urllib.parse import urlparse
 
 from kit.features.backbones.base import FEATURE_VERSION, MODES, Backbone, Encoded, Encoder
 from kit.features.backbones.checkpoints import IMAGENET_MEAN, IMAGENET_STD, RESIZE_MODES, hf_cache
 from kit.features.backbones.hf import FAMILIES, load_hf
 from kit.features.backbones.timm2d import TIMM_NAMES, cached_file, is_timm_name, load_timm, weights_file
 from kit.features.backbones.videomae import load_tiny, load_videomae
+from kit.errors import BackboneError, ConfigError
+from kit.features import hub
 from kit.log import setup_logging
 
 __all__ = ["Backbone", "Encoded", "Encoder", "load_backbone", "FEATURE_VERSION", "MODES", "NAMES", "RESIZE_MODES",
@@ -140,6 +138,8 @@ def _videomae_chain(model_id, path, tried, common) -> Backbone | None:
             continue
         try:
             return load_videomae(src, model_id, **common, **kw)
+        except ConfigError:  # a size the checkpoint cannot take: falling back would hide it
+            raise
         except Exception as e:  # noqa: BLE001 - any failure moves the chain on; the reason is kept
             tried.append((what, _short(e)))
     if not _hub_online():
@@ -149,6 +149,7 @@ def _videomae_chain(model_id, path, tried, common) -> Backbone | None:
         return load_videomae(model_id, model_id, **common, cache_dir=cache)
     except Exception as e:  # noqa: BLE001
         tried.append((f"VideoMAE {model_id} from the Hugging Face hub", _short(e)))
+        hub.record_failure(e)  # a network failure: the rest of the chain stays offline
         return None
 
 
@@ -189,6 +190,7 @@ def _hf_chain(model_id, path, common) -> Backbone:
             raise
         except Exception as e:  # noqa: BLE001
             tried.append((f"{model_id} from the Hugging Face hub", _short(e)))
+            hub.record_failure(e)
     raise _chain_error("hf", model_id, tried, HF_FIXES)
 
 
@@ -215,6 +217,7 @@ def _timm_chain(names, file, tried, common) -> Backbone | None:
             return load_timm(n, cached, **common)
         except Exception as e:  # noqa: BLE001
             tried.append((f"timm {n}", _short(e)))
+            hub.record_failure(e)
     return None
 
 
@@ -222,32 +225,14 @@ def _timm_chain(names, file, tried, common) -> Backbone | None:
 _OFFLINE = "skipped: offline (HF_HUB_OFFLINE is set or huggingface.co is unreachable)"
 
 
-@functools.lru_cache(maxsize=1)
 def _hub_online() -> bool:
-    """Decided once per process: HF_HUB_OFFLINE, else one 2-second TCP connect to the hub."""
-    import huggingface_hub.constants as hf
-
-    if hf.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
-        return False
-    url = urlparse(hf.ENDPOINT)
-    ok = []
-
-    def probe():  # in a thread, so a hanging DNS lookup cannot hold us past the timeout
-        try:
-            socket.create_connection((url.hostname, url.port or 443), timeout=2).close()
-            ok.append(True)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(2.5)
-    return bool(ok)
+    """Decided once per process by a real HTTP probe of the hub (:mod:`kit.features.hub`)."""
+    return hub.hub_online()
 
 
-def _chain_error(name: str, repo: str, tried: list[tuple[str, str]], fixes: str = FIXES) -> RuntimeError:
+def _chain_error(name: str, repo: str, tried: list[tuple[str, str]], fixes: str = FIXES) -> BackboneError:
     lines = "\n".join(f"  - {what}: {why}" for what, why in tried)
-    return RuntimeError(f"No backbone could be loaded (backbone={name!r}). Tried:\n{lines}\n" + fixes.format(repo=repo))
+    return BackboneError(f"No backbone could be loaded (backbone={name!r}). Tried:\n{lines}\n" + fixes.format(repo=repo))
 
 
 def _short(e: Exception) -> str:

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kit.config import check_clip_geometry
 from kit.data.windows import uniform_indices
 
 FEATURE_VERSION = 2  # bump when a code change alters the features of an unchanged checkpoint
@@ -94,14 +95,9 @@ class Backbone(nn.Module):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"visual mode must be one of {MODES}, got {mode!r}")
-        if num_frames < 1 or num_frames % encoder.tubelet:
-            raise ValueError(f"num_frames must be a positive multiple of the tubelet size {encoder.tubelet} "
-                             f"of {source}, got {num_frames}")
-        if frame_step < 1:
-            raise ValueError(f"frame_step must be >= 1, got {frame_step}")
-        if resize.size % encoder.patch:
-            raise ValueError(f"img_size must be a multiple of the patch size {encoder.patch} of {source}, "
-                             f"got {resize.size}")
+        if num_frames < 1 or frame_step < 1:
+            raise ValueError(f"num_frames and frame_step must be >= 1, got {num_frames}, {frame_step}")
+        check_clip_geometry(resize.size, num_frames, encoder.patch, encoder.tubelet, name)  # sizes it can take
         self.encoder = encoder
         self.name, self.family, self.source, self.identity = name, encoder.family, source, identity
         self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)

@@ -19,6 +19,7 @@ import logging
 import torch
 from torch import nn
 
+from kit.config import check_clip_geometry
 from kit.features.backbones.base import Backbone, Encoded, Encoder, pool_mean, resize_positions
 from kit.features.backbones.checkpoints import IMAGENET_MEAN, IMAGENET_STD, identity, make_resize, processor_resize
 from kit.features.backbones.hf import weights_folder
@@ -94,9 +95,7 @@ def adapt_grid(model: nn.Module, img_size: int, num_frames: int, src: str = "") 
     if (config.image_size, config.num_frames) == (img_size, num_frames):
         return
     tub, patch = int(config.tubelet_size), _int(config.patch_size)
-    if img_size % patch or num_frames % tub:
-        raise ValueError(f"{src or 'VideoMAE'}: img_size must be a multiple of its patch size {patch} and num_frames "
-                         f"of its tubelet size {tub}, got {img_size}, {num_frames}")
+    check_clip_geometry(img_size, num_frames, patch, tub, "videomae")  # a ConfigError: the chain stops there
     old = (config.num_frames // tub, config.image_size // patch, config.image_size // patch)
     new = (num_frames // tub, img_size // patch, img_size // patch)
     emb.position_embeddings = resize_positions(emb.position_embeddings, old, new)
