@@ -29,11 +29,13 @@ DATASET_FORMATS = ("auto", "kit", "mstcn")
 RECIPES = ("", "mstcn")
 OPTIMIZERS = ("adamw", "adam")
 LR_SCHEDULES = ("cosine", "constant")
+REPORT_TO = ("none", "tensorboard", "trackio")
 
 # The fields whose value is one of a fixed set (the CLI offers them as choices).
 CHOICES = {"model_type": MODEL_TYPES, "backbone": BACKBONES, "visual_mode": VISUAL_MODES, "pipeline": PIPELINES,
            "resize_mode": RESIZE_MODES, "feature_dtype": FEATURE_DTYPES, "mixed_precision": MIXED_PRECISION,
-           "dataset_format": DATASET_FORMATS, "recipe": RECIPES, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES}
+           "dataset_format": DATASET_FORMATS, "recipe": RECIPES, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES,
+           "report_to": REPORT_TO}
 
 
 @dataclass
@@ -100,6 +102,7 @@ class RunConfig:
     output_dir: str = "outputs"  # runs land in <output_dir>/<run_name>/
     run_name: str = ""  # "" = a timestamped name
     resume: bool = False  # continue the run in <output_dir>/<run_name> from last.pt
+    report_to: str = "none"  # none | tensorboard (event files in <run>/tensorboard) | trackio (when installed)
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -120,6 +123,7 @@ class RunConfig:
         _check_choice("recipe", self.recipe, RECIPES)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_choice("report_to", self.report_to, REPORT_TO)
         for name in ("num_frames", "frame_step", "sample_rate", "img_size", "train_T", "val_T", "epochs", "batch_size",
                      "grad_accum", "tcn_channels", "tcn_layers", "tcn_stages", "pose_dim", "split_index"):
             if getattr(self, name) < 1:
