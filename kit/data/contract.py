@@ -55,7 +55,7 @@ class VideoRecord:
 
     stem: str
     video_path: Path | None  # None for a dataset given as features (the MS-TCN layout)
-    annotation_path: Path
+    annotation_path: Path | None  # None for a video to label (kit.data.inputs)
     pose_path: Path | None
     num_frames: int
     fps: float

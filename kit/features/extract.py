@@ -251,7 +251,7 @@ def _manifest_backbone(backbone: Backbone) -> dict:
 
 def ensure_features(cfg: RunConfig, records: list[VideoRecord], output_dir: str | Path | None = None,
                     device: str | torch.device | None = None, batch_size: int = 8, progress: bool = True,
-                    backbone: Backbone | None = None) -> tuple[FeatureStore, Backbone | None]:
+                    backbone: Backbone | None = None) -> tuple[FeatureStore, Backbone, list[Extracted]]:
     """The store holding current features of ``records`` for ``cfg``'s backbone, extracting what is missing.
 
     The backbone is loaded to know its fingerprint (unless given). Under several processes, each
@@ -269,4 +269,20 @@ def ensure_features(cfg: RunConfig, records: list[VideoRecord], output_dir: str 
         frames, secs = sum(d.frames for d in new), sum(d.seconds for d in new)
         log.info(f"[info] Extracted features of {len(new)} video(s), {frames} frames in {secs:.1f} s "
                  f"({frames / max(secs, 1e-9):.0f} frames/s) into {store.root}")
-    return store, backbone
+    return store, backbone, done
+
+
+def extract_dataset(cfg: RunConfig, batch_size: int = 8, device: str | torch.device | None = None,
+                    progress: bool = True) -> tuple[FeatureStore, list[Extracted]]:
+    """Features of every video of ``cfg``'s data (all splits) with ``cfg``'s backbone: ``python -m kit extract``.
+
+    Videos with current features are skipped; under several processes each does its share.
+    """
+    from kit.data.dataset import run_data
+
+    records = run_data(cfg).records
+    if all(r.video_path is None for r in records):
+        raise ValueError(f"{cfg.data_root} holds features, not videos (the MS-TCN layout): there is nothing to "
+                         "extract; train on it directly")
+    store, _, done = ensure_features(cfg, records, device=device, batch_size=batch_size, progress=progress)
+    return store, done

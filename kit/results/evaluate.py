@@ -30,7 +30,8 @@ from kit.config import CHECKPOINTS
 from kit.data.contract import unseen_labels
 from kit.files import write_json
 from kit.temporal.metrics import confusion, per_class_report, task_metrics
-from kit.temporal.runs import latest_run, run_records
+from kit.data.dataset import run_records
+from kit.temporal.runs import latest_run
 from kit.temporal.sequences import VideoPrediction
 from kit.temporal.trained import TrainedRun
 
@@ -170,7 +171,7 @@ def main_evaluate(argv: list[str] | None = None) -> int:
 
 def format_table(result: dict) -> str:
     """The metrics of an ``evaluate`` result as a fixed-width table, one row per task."""
-    tasks = [k for k, v in result.items() if isinstance(v, dict)]
+    tasks = [k for k, v in result.items() if isinstance(v, dict) and "acc" in v]
     width = max([4] + [len(t) for t in tasks])
     lines = [f"{'task':<{width}}" + "".join(f"{m:>10}" for m in METRICS)]
     for t in tasks:

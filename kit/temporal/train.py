@@ -34,7 +34,8 @@ from kit.temporal.metrics import segment_metrics
 from kit.temporal.model import build_model, class_weights_from_counts, segmentation_loss
 from kit.temporal.optim import build_optimizer, lr_at, param_groups
 from kit.temporal.recipes import apply_recipe
-from kit.temporal.runs import new_run_name, rng_state, run_data, run_dir, set_rng_state
+from kit.data.dataset import run_data
+from kit.temporal.runs import new_run_name, rng_state, run_dir, set_rng_state
 from kit.temporal.sequences import SequencePath
 from kit.temporal.windowed import WindowPath
 
@@ -204,7 +205,7 @@ def fit(cfg: RunConfig) -> FitResult:
         improved = score > best
         if improved:
             best, best_epoch = score, done
-            best_row = {"epoch": done, **{k: v for k, v in row.items() if k.startswith("val_")}}
+            best_row = {"epoch": done, **{k: v for k, v in row.items() if k.startswith("val_") and k != "val_s"}}
         rngs = gather_object([rng_state()]) if acc.num_processes > 1 else [rng_state()]
         if main:
             append_history(out / "history.csv", row)
@@ -237,7 +238,7 @@ def _features(cfg: RunConfig, records, acc) -> dict:
         dim = int(np.load(given[0], mmap_mode="r").shape[0])
         return {"of": lambda r: r.features_path, "dim": dim, "store": str(given[0].parent),
                 "fingerprint": f"given:{given[0].parent.resolve()}"}
-    store, backbone = ensure_features(cfg, records, device=acc.device, progress=acc.is_local_main_process)
+    store, backbone, _ = ensure_features(cfg, records, device=acc.device, progress=acc.is_local_main_process)
     acc.wait_for_everyone()  # every process's share is written before anyone reads
     out = {"of": lambda r: store.path(r.stem), "dim": backbone.feature_dim, "store": str(store.root),
            "fingerprint": backbone.fingerprint}

@@ -1,0 +1,150 @@
+"""Label new videos with a trained run: ``predict(run, paths)`` and ``python -m kit predict``.
+
+The videos need no annotations and may be of any length. They go through exactly the path evaluation
+takes (:class:`kit.temporal.trained.TrainedRun`): with a frozen backbone their features are extracted
+once (streamed: a video is never held in memory whole) into the feature store beside the run, then
+the temporal model labels every frame in one pass; the run's backbone is built only for videos
+without current features, and refused when its fingerprint differs from the run's.
+
+Per video, into ``out`` (default ``<run>/predict/``; see :mod:`kit.results.labelling` for the
+columns): ``<stem>.csv`` per frame, ``<stem>.segments.csv``, ``<stem>.txt`` (MS-TCN's result format),
+``<stem>.png`` (the barcode), with ``overlay`` ``<stem>.overlay.mp4``; and for all videos
+``summary.csv`` (segments and time per class) and ``predict.json`` (the run, checkpoint, backbone and
+what was written). A video whose outputs all exist from the same run and checkpoint is skipped: a
+killed run resumes where it stopped. Outputs of another run or checkpoint in ``out`` are never
+overwritten: choose another ``out``.
+
+Keypoints: with ``poses=DIR`` each video's ``<stem>.npy`` feeds the pose branch; a run trained with
+poses labelling a video without keypoints gives its pose branch what training gave such videos
+(nothing, masked), and ``predict.json`` and the log say so.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from kit.data.inputs import video_records
+from kit.files import read_json, write_json
+from kit.results.labelling import output_paths, outputs_done, summary_table, write_video_outputs
+from kit.temporal.runs import latest_run
+from kit.temporal.trained import TrainedRun
+
+log = logging.getLogger("kit")
+
+
+@dataclass
+class PredictResult:
+    """What :func:`predict` wrote: ``out``, one dict per video (``stem, path, frames, fps, seconds,
+    skipped, poses, files``), the ``summary`` table and ``notes`` (things the user should know)."""
+
+    out: Path
+    videos: list[dict]
+    summary: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def predict(run_dir: str | Path, videos, out: str | Path = "", checkpoint: str = "best", poses: str | Path = "",
+            overlay: bool = False, batch_size: int | None = None, device=None, progress: bool = True) -> PredictResult:
+    """Labels every frame of every video and writes the outputs of the module docstring.
+
+    Args:
+        run_dir: a run folder (``""``: the newest run under ``outputs/``).
+        videos: a video file or folder, or a list of them.
+        out: output folder (default ``<run>/predict``).
+        checkpoint: ``best`` or ``last``.
+        poses: folder of ``<stem>.npy`` keypoints ``(L, J, 2|3)`` for runs that use poses.
+        overlay: also write ``<stem>.overlay.mp4`` (H.264 where the installed encoders allow).
+        batch_size: windows per forward pass (windowed runs only).
+    """
+    run = Path(run_dir) if str(run_dir) else latest_run()
+    trained = TrainedRun(run, checkpoint, device)
+    out = Path(out) if str(out) else run / "predict"
+    records = video_records([videos] if isinstance(videos, (str, Path)) else list(videos), poses)
+    manifest = _claim(out, run, trained)
+    notes = _pose_notes(trained, records, poses)
+    for n in notes:
+        log.warning(f"[warn] {n}")
+    done = {r.stem for r in records if outputs_done(out, r.stem, overlay)}
+    todo = [r for r in records if r.stem not in done]
+    if done:
+        log.info(f"[info] {len(done)} video(s) already labelled in {out} by this run: skipped")
+    rows = []
+    for r in records:  # one video at a time: bounded memory, and a killed run keeps what it finished
+        if r.stem in done:
+            rows.append(_row(r, out, overlay, seconds=0.0, skipped=True))
+            continue
+        t0 = time.perf_counter()
+        pred = trained.predict([r], batch_size=batch_size, progress=progress)[0]
+        files = write_video_outputs(out, r.stem, pred.probs, trained.vocab, r.fps or 0.0, r.video_path, overlay)
+        rows.append(_row(r, out, overlay, seconds=time.perf_counter() - t0, skipped=False, files=files))
+        log.info(f"[info] {r.stem}: {r.num_frames} frames labelled in {rows[-1]['seconds']:.1f} s")
+    segs = {row["stem"]: pd.read_csv(out / f"{row['stem']}.segments.csv", keep_default_na=False) for row in rows}
+    summary = summary_table(segs, trained.vocab)
+    summary.to_csv(out / "summary.csv", index=False)
+    manifest.update(videos=[{k: v for k, v in row.items() if k != "files"} | {"files": {k: str(p) for k, p in
+                                                                                      row["files"].items()}}
+                            for row in rows], notes=notes)
+    write_json(out / "predict.json", manifest)
+    log.info(f"[info] Labelled {len(todo)} video(s) ({len(done)} skipped) into {out}")
+    return PredictResult(out, rows, summary, notes)
+
+
+def _claim(out: Path, run: Path, trained: TrainedRun) -> dict:
+    """The folder's manifest: ours (same run and checkpoint) to continue, or a new folder; else refuse."""
+    want = {"run": str(run.resolve()), "checkpoint": trained.checkpoint, "epoch": trained.epoch,
+            "backbone_fingerprint": trained.fingerprint, "pipeline": trained.pipeline}
+    path = out / "predict.json"
+    if path.is_file():
+        have = read_json(path)
+        if {k: have.get(k) for k in want} != want:
+            raise FileExistsError(f"{out} holds predictions of another run or checkpoint ({have.get('run')}, "
+                                  f"{have.get('checkpoint')}, epoch {have.get('epoch')}): pass another --out")
+    elif out.is_dir() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty and holds no predict.json: pass an empty or new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(path, want | {"started": time.strftime("%Y-%m-%d %H:%M:%S %z")})
+    return want
+
+
+def _pose_notes(trained: TrainedRun, records, poses) -> list[str]:
+    uses = any(k.startswith("pose.") for k in trained.state["model"]["head"])  # the run has a pose branch
+    missing = [r.stem for r in records if r.keypoints is None]
+    if uses and missing:
+        return [f"the run's pose branch gets no keypoints for {len(missing)} video(s) ({', '.join(missing[:5])}"
+                f"{' ...' if len(missing) > 5 else ''}): as in training for videos without keypoints, it adds "
+                f"nothing; pass poses=DIR with <video>.npy to use it" + ("" if str(poses) else " (no poses given)")]
+    return []
+
+
+def _row(r, out: Path, overlay: bool, seconds: float, skipped: bool, files: dict | None = None) -> dict:
+    files = files or {k: p for k, p in output_paths(out, r.stem, overlay).items() if p.exists()}
+    return {"stem": r.stem, "path": str(r.video_path), "frames": r.num_frames, "fps": r.fps, "seconds": seconds,
+            "skipped": skipped, "poses": r.keypoints is not None, "files": files}
+
+
+# --- command line -------------------------------------------------------------------------
+def main_predict(argv: list[str] | None = None) -> int:
+    """``python -m kit predict --run RUN PATH [PATH ...] [--checkpoint best] [--out DIR] [--overlay]``."""
+    ap = argparse.ArgumentParser(prog="python -m kit predict", description="Label every frame of new videos with a "
+                                 "trained run: per-frame CSV, segments, MS-TCN result file, barcode, overlay video.")
+    ap.add_argument("paths", nargs="+", help="video files or folders of videos")
+    ap.add_argument("--run", default="", help="run folder (default: the newest run under outputs/)")
+    ap.add_argument("--checkpoint", default="best", choices=("best", "last"), help="default: best")
+    ap.add_argument("--out", default="", help="output folder (default: <run>/predict)")
+    ap.add_argument("--poses", default="", help="folder of <video>.npy keypoints, for runs that use poses")
+    ap.add_argument("--overlay", action="store_true", help="also write <video>.overlay.mp4, the annotated video")
+    ap.add_argument("--batch_size", type=int, default=None, help="windows per forward pass (windowed runs)")
+    args = ap.parse_args(argv)
+    if args.batch_size is not None and args.batch_size < 1:
+        ap.error(f"--batch_size must be >= 1, got {args.batch_size}")
+    res = predict(args.run, args.paths, args.out, args.checkpoint, args.poses, args.overlay, args.batch_size)
+    cols = ["stem", "frames", "fps", "seconds", "skipped", "poses"]
+    print(pd.DataFrame(res.videos)[cols].to_string(index=False))
+    print(f"\nwrote {res.out}/<video>.{{csv,segments.csv,txt,png{',overlay.mp4' if args.overlay else ''}}}, "
+          "summary.csv, predict.json")
+    return 0
