@@ -55,7 +55,7 @@ def test_tensorboard_run_folder_holds_steps_epochs_figures_and_config(tracked):
     assert [e.step for e in acc_] == ends
     assert [e.value for e in ev.Scalars("epoch/train_loss")] == pytest.approx(history["train_loss"].tolist(),
                                                                               rel=1e-5)
-    assert "val/stance_f1@50" in tags["scalars"]
+    assert "val/stance_f1@50" in tags["scalars"] and "epoch/val_s" in tags["scalars"]
 
     # the figures, once per epoch and task
     for tag in ("confusion/action", "timeline/action", "confusion/stance", "timeline/stance"):

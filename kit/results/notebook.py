@@ -28,7 +28,8 @@ __all__ = ["ParameterError", "check_parameters", "notebook_parameters", "passed_
            "keypoints_on_frames"]
 
 TYPES = {"str": str, "int": int, "float": float, "bool": bool}
-EXAMPLES = {str: '"text"', int: "10", float: "0.001", bool: "True"}
+EXAMPLES = {str: "text", int: "10", float: "0.001", bool: "True"}  # as papermill's -p parses them
+WANTED = {str: "a string", int: "an int", float: "a float", bool: "True or False"}
 # papermill's --inject-input-path / --inject-output-path / --inject-paths add these
 PAPERMILL_NAMES = ("PAPERMILL_INPUT_PATH", "PAPERMILL_OUTPUT_PATH")
 
@@ -139,8 +140,7 @@ def check_parameters(namespace: dict, notebook: str = "", types: dict[str, type]
         ok = (isinstance(value, bool) if typ is bool else isinstance(value, (int, float)) and not isinstance(
             value, bool) if typ is float else isinstance(value, typ) and not isinstance(value, bool))
         if not ok:
-            want = "True or False" if typ is bool else f"a {typ.__name__}"
-            problems.append(f"parameter {name!r} must be {want} (papermill: -p {name} {EXAMPLES[typ]}), "
+            problems.append(f"parameter {name!r} must be {WANTED[typ]} (papermill: -p {name} {EXAMPLES[typ]}), "
                             f"got {type(value).__name__} {value!r}")
     if problems:
         where = f"{notebook}: " if notebook else ""

@@ -91,7 +91,8 @@ def log_epoch(acc, row: dict, step: int, preds: Sequence = (), vocab: dict | Non
     scalars = {}
     for k, v in row.items():
         if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v):
-            scalars[f"val/{k[4:]}" if k.startswith("val_") else f"epoch/{k}"] = float(v)
+            metric = k.startswith("val_") and k != "val_s"  # val_s: the validation's seconds
+            scalars[f"val/{k[4:]}" if metric else f"epoch/{k}"] = float(v)
     acc.log(scalars, step=step)
     if preds and vocab:
         figures = {}
