@@ -373,8 +373,9 @@ def images(nb) -> int:
 
 
 def widgets(nb) -> int:
-    return sum("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for c in code_cells(nb)
-               for o in c.outputs)
+    """The kit's widgets shown (the scrubbers and sliders are VBoxes; tqdm's progress bars are not counted)."""
+    return sum("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+               and o["data"].get("text/plain", "").startswith("VBox") for c in code_cells(nb) for o in c.outputs)
 
 
 def test_notebooks_run_headless_in_order_on_the_demo_data(tmp_path, shared_videos):
