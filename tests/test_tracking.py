@@ -87,3 +87,13 @@ def test_report_to_none_touches_nothing_and_bad_values_are_refused(tmp_path):
     tracking.log_epoch(Untracked(), {"epoch": 1, "val_action_acc": 50.0}, 1)
     with pytest.raises(ValueError, match="report_to"):
         RunConfig(report_to="wandb")
+
+
+def test_trackio_without_the_package_says_how_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from kit.temporal import tracking
+
+    monkeypatch.setitem(sys.modules, "trackio", None)  # `import trackio` now raises ImportError
+    with pytest.raises(ImportError, match="pip install trackio"):
+        tracking.start(object(), RunConfig(report_to="trackio"), tmp_path)

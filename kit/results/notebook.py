@@ -87,11 +87,12 @@ def notebook_parameters(notebook: str | Path) -> dict[str, type]:
 
 
 def passed_parameters(namespace: dict) -> list[str]:
-    """The names assigned by the cell that ran just before the current one, when it holds nothing else.
+    """The names the cell that ran just before the current one assigns, when it assigns literals only.
 
     That cell is papermill's injected ``# Parameters`` cell (it sits between the ``parameters`` cell
     and the check) or, in JupyterLab, the ``parameters`` cell itself: either way every name in it is
-    a parameter someone set. Any other cell (cells run out of order) gives ``[]``.
+    a parameter someone set. Any other cell (cells run out of order, ``result = fit(cfg)``) gives
+    ``[]``.
     """
     history = namespace.get("In")  # IPython's input history: In[-1] is the cell running now
     if not isinstance(history, list) or len(history) < 2:
@@ -104,6 +105,10 @@ def passed_parameters(namespace: dict) -> list[str]:
     for stmt in body:
         targets = [stmt.target] if isinstance(stmt, ast.AnnAssign) else getattr(stmt, "targets", None)
         if not isinstance(stmt, (ast.Assign, ast.AnnAssign)) or not all(isinstance(t, ast.Name) for t in targets):
+            return []
+        try:
+            ast.literal_eval(stmt.value)  # papermill writes literals; a computed value is no parameter
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             return []
         names += [t.id for t in targets]
     return names
