@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MODEL_TYPES = ("multitask", "action_only")
-BACKBONES = ("", "auto", "videomae", "vit2d", "tiny")
+BACKBONES = ("", "auto", "videomae", "vit2d", "tiny", "hf")
 VISUAL_MODES = ("clip", "tokens")
 PIPELINES = ("auto", "whole_video", "windows")
 RESIZE_MODES = ("crop", "squash", "pad")
@@ -55,7 +55,7 @@ class RunConfig:
     fps: float = 0.0  # frame rate of data given as features only (MS-TCN layout); 0 = unknown
     # --- model ------------------------------------------------------------------------------
     model_type: str = "multitask"  # multitask (one head per label column) | action_only
-    backbone: str = ""  # auto | videomae | vit2d | tiny; "" = auto on your data, tiny on the demo
+    backbone: str = ""  # auto | videomae | vit2d | tiny | hf (model_id: a HF video model); "" = auto on your data, tiny on the demo
     backbone_path: str = ""  # a checkpoint folder on disk (save_pretrained layout)
     model_id: str = "MCG-NJU/videomae-base-finetuned-kinetics"  # Hugging Face id of the 3D backbone
     visual_mode: str = "tokens"  # tokens (one vector per tubelet step) | clip (one per clip; on windows: the seed's)
@@ -63,7 +63,7 @@ class RunConfig:
     freeze_backbone: bool = True  # frozen: features extracted once per video; False: fine-tune on windows
     pipeline: str = "auto"  # auto (whole_video when frozen, else windows) | whole_video | windows (the seed's)
     num_frames: int = 16  # frames per clip the backbone sees
-    frame_step: int = 1  # frames between a clip's frames: a clip spans num_frames * frame_step frames
+    frame_step: int = 2  # frames between a clip's frames: a clip spans num_frames * frame_step frames
     img_size: int = 224  # backbone input resolution
     resize_mode: str = "crop"  # crop (the checkpoint's processor: shortest edge, centre crop) | squash | pad
     feature_dtype: str = "float16"  # dtype of features/<video>.npy: float16 | float32
@@ -216,6 +216,19 @@ def field_help() -> dict[str, str]:
         if m:
             helps[m.group(1)] = m.group(2).strip()
     return helps
+
+
+def config_table() -> str:
+    """The README's configuration reference, generated from the fields and their comments (one truth)."""
+    def shown(v) -> str:
+        return '""' if v == "" else f'"{v}"' if isinstance(v, str) else repr(v)
+
+    rows = ["| field (`--flag`) | type | default | meaning |", "|---|---|---|---|"]
+    defaults, helps = RunConfig(), field_help()
+    for name, typ in field_types().items():
+        text = helps.get(name, "").replace("|", "\\|")
+        rows.append(f"| `{name}` | {typ.__name__} | `{shown(getattr(defaults, name))}` | {text} |")
+    return "\n".join(rows)
 
 
 def _check_types(cfg: RunConfig) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 
@@ -355,3 +356,69 @@ def test_offline_empty_cache_decides_in_seconds(tmp_path):
             continue  # this machine reaches the hub: the no-network case cannot be staged here
         assert got["seconds"] < 10, (label, got)
         assert got["result"].startswith("No backbone could be loaded"), (label, got)
+
+
+# --- faithful to the checkpoint: the kit's frames and features equal its own processor's ----------------
+def _frames(path, n=16, step=2):
+    """The first ``n * step`` frames of a real video, every ``step``-th, full size RGB, as OpenCV decodes them."""
+    import cv2
+
+    cap, out = cv2.VideoCapture(str(path)), []
+    for i in range(n * step):
+        ok, bgr = cap.read()
+        assert ok
+        if i % step == 0:
+            out.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return out
+
+
+def test_videomae_features_equal_its_processor_and_model_on_a_non_square_video(tmp_path, offline, shared_videos):
+    """demo.mp4 is 340x256: the processor resizes the shortest edge to the crop size and centre-crops
+    (no squashing); the kit's extraction must give what processor + model give, on the same frames."""
+    from transformers import VideoMAEImageProcessor
+
+    from kit.features.extract import extract, store_for
+    from kit.data.inputs import video_records
+
+    src = save_tiny_videomae(tmp_path / "ckpt")
+    VideoMAEImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
+                           image_mean=list(MEAN), image_std=list(STD)).save_pretrained(tmp_path / "ckpt")
+    bb = load_backbone("videomae", path=tmp_path / "ckpt", mode="clip", img_size=TINY_IMG, frame_step=2)
+    frames = _frames(shared_videos / "demo.mp4")  # the first clip: frames 0, 2, ..., 30
+    pixel_values = VideoMAEImageProcessor.from_pretrained(tmp_path / "ckpt")(frames, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        h = src.videomae(pixel_values=pixel_values).last_hidden_state  # (1, 8*2*2, 32)
+        want = src.fc_norm(h.mean(1))[0]  # what the classifier sees
+    store = store_for(bb, shared_videos, tmp_path / "out")
+    extract(video_records([shared_videos / "demo.mp4"]), bb, store, dtype="float32", progress=False)
+    got = torch.from_numpy(np.load(store.path("demo"))[:, 0])  # frame 0 belongs to the first clip
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)  # bit-identical pixels: float noise only
+    squash = load_backbone("videomae", path=tmp_path / "ckpt", mode="clip", img_size=TINY_IMG, frame_step=2,
+                           resize_mode="squash")
+    other = store_for(squash, shared_videos, tmp_path / "out")
+    extract(video_records([shared_videos / "demo.mp4"]), squash, other, dtype="float32", progress=False)
+    assert not torch.allclose(torch.from_numpy(np.load(other.path("demo"))[:, 0]), want, atol=1e-3)  # it matters
+
+
+def test_timm_features_equal_timms_own_eval_transform_on_a_non_square_video(tiny_vit_file, offline, shared_videos):
+    """timm's eval transform (shortest edge to img / crop_pct, bicubic, centre crop) on PIL images, then the
+    model's pooled vector per frame: the kit (torchvision's antialiased bicubic on uint8, torchvision's
+    crop rounding) within a measured tolerance (PIL's and torchvision's bicubic differ by a level or two
+    on some pixels)."""
+    import timm
+    from PIL import Image
+
+    from kit.data import read_frames
+
+    file, src = tiny_vit_file
+    bb = load_backbone("vit2d", model_id="vit_tiny_patch16_224", path=file, mode="tokens", img_size=TINY_IMG)
+    frames = _frames(shared_videos / "demo.mp4", n=4, step=1)
+    data = timm.data.resolve_data_config({}, model=src) | {"input_size": (3, TINY_IMG, TINY_IMG)}  # the kit's size
+    transform = timm.data.create_transform(**data, is_training=False)
+    with torch.no_grad():
+        want = src(torch.stack([transform(Image.fromarray(f)) for f in frames]))  # (4, 192)
+        kit = bb.encoder(bb.preprocess(read_frames(shared_videos / "demo.mp4", [0, 1, 2, 3], bb.resize)[None])).steps[0]
+    cos = torch.nn.functional.cosine_similarity(kit, want, dim=-1)
+    assert cos.min() > 0.999, cos  # measured here: 1.0000 (squashed instead: 0.81-0.84)
+    assert (kit - want).abs().max() < 0.05 * want.abs().max()

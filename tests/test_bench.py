@@ -66,6 +66,14 @@ def test_quick_bench_counts(quick_run):
         assert "skipped" in backbone["summary"]["gpu"] and "SKIPPED" in " ".join(backbone["notes"])
     axes = {r["axis"] for r in result["sections"]["scaling"]["rows"]}
     assert axes == {"videos", "T"}
+    whole, windows = result["sections"]["two_stage"]["rows"]
+    assert (whole["path"], windows["path"]) == ("whole_video", "windows")
+    assert whole["codec_per_frame_with_eval"] == 1.0  # every frame decoded once over fit + evaluate
+    assert windows["codec_per_frame_with_eval"] > 1.0
+    serving = {r["what"]: r for r in result["sections"]["serving"]["rows"]}
+    assert serving["evaluate, whole_video run"]["backbone_built"] == 0.0  # extracted features: no backbone
+    assert serving["evaluate, windows run"]["backbone_built"] == 1.0
+    assert all(r["ratio"] > 0 for r in result["sections"]["extract"]["rows"])
 
 
 def test_videomae_base_count_is_180_gmacs():
@@ -119,10 +127,11 @@ def test_gpu_sweep_code_path_runs_on_cpu(monkeypatch, tmp_path):
     from transformers import VideoMAEConfig, VideoMAEModel
 
     import kit.bench as bench
+    import kit.bench.models as models
 
     config = VideoMAEConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                             attn_implementation="sdpa")
-    monkeypatch.setattr(bench, "videomae_base", lambda: (VideoMAEModel(config).eval(), config))
+    monkeypatch.setattr(models, "videomae_base", lambda: (VideoMAEModel(config).eval(), config))
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "stub")
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
     ctx = bench.Context(tmp_path, gpu_batches=(1, 2), gpu_reps=1, matmul_n_gpu=128)

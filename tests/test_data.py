@@ -16,6 +16,7 @@ import kit.data.video as video
 from kit.data import (DECODE_STATS, IGNORE_INDEX, DataError, build_vocab,
                       load_records, probe_video, read_frames, reset_decode_stats, split_records,
                       tasks_of, validate)
+from kit.data.contract import UNSEEN, unseen_labels
 from kit.data.windows import Window, WindowDataset, collate, eval_windows, train_windows, uniform_indices
 
 
@@ -193,7 +194,7 @@ def test_seeded_split(data_copy, n):
     assert sp == split_records(recs, val_fraction=0.2, test_fraction=0.1, seed=3)
 
 
-def test_vocab_only_from_train_and_unknown_labels_ignored(data_copy):
+def test_vocab_only_from_train_and_unseen_labels_marked(data_copy):
     recs = load_records(data_copy)
     recs[0].labels["action"] = ["idle" if a == "wave" else a for a in recs[0].labels["action"]]
     vocab = build_vocab(recs[:1], ["action"])
@@ -201,7 +202,8 @@ def test_vocab_only_from_train_and_unknown_labels_ignored(data_copy):
     ds = WindowDataset(recs, vocab, [Window(1, 0, recs[1].num_frames)], decode="none")
     lab = ds[0]["labels"]["action"].numpy()
     wave = np.array(recs[1].labels["action"]) == "wave"
-    assert (lab[wave] == IGNORE_INDEX).all() and (lab[~wave] >= 0).all()
+    assert (lab[wave] == UNSEEN).all() and (lab[~wave] >= 0).all()  # the loss skips them, the metrics count them
+    assert unseen_labels(recs[1:2], vocab) == {"action": {"wave": int(wave.sum())}}
     recs[0].labels["stance"] = [""] * recs[0].num_frames
     with pytest.raises(DataError, match="stance.*label some training frames"):
         build_vocab(recs[:1], ["action", "stance"])

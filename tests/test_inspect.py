@@ -132,17 +132,18 @@ def test_backbone_choice_explains_the_default(cfg, words):
 
 
 def test_shape_walkthrough_3d(tiny):
-    video = torch.randint(0, 256, (1, 70, 3, 40, 40), dtype=torch.uint8)
+    video = torch.randint(0, 256, (1, 70, 3, 32, 32), dtype=torch.uint8)
     df = ki.shape_walkthrough(tiny, video).set_index("step")["shape"]
-    assert df["window video"] == "(1, 70, 3, 40, 40)"
-    assert df["pixel_values"] == "(1, 16, 3, 32, 32)"  # resized to the backbone's img_size
-    assert df["last_hidden_state"] == "(1, 32, 64)"  # 8 tubelet steps x 2 x 2 patches
-    assert df["token grid"] == "(1, 8, 2, 2, 64)"
-    assert (df["clip: embed"], df["tokens: embed"]) == ("(1, 1, 64)", "(1, 8, 64)")
-    C = max(1, round(70 / 32))
-    assert df["sliding: frames decoded"] == f"(1, {16 * C}, 3, 40, 40)" and df["sliding: embed"] == f"(1, {8 * C}, 64)"
-    for mode in ("clip", "tokens", "sliding"):
-        assert df[f"{mode}: per-frame features"] == "(1, 70, 64)"
+    assert df["frames"] == "(1, 70, 3, 32, 32)" and df["one clip"] == "(1, 16, 3, 32, 32)"
+    assert df["pixel_values"] == "(1, 16, 3, 32, 32)"
+    assert df["token grid"] == "(1, 8, 2, 2, 64)"  # 8 tubelet steps x 2 x 2 patches
+    C = -(-70 // 16)  # clips of 16 frames tile the window
+    assert (df["clip, window: embed"], df["tokens, window: embed"]) == ("(1, 1, 64)", f"(1, {8 * C}, 64)")
+    assert df["tokens, window: frames decoded"] == f"(1, {16 * C}, 3, 32, 32)"
+    assert df["clip, whole video: clip vectors"] == f"({C}, 1, 64)" and df["tokens, whole video: clip vectors"] == \
+        f"({C}, 8, 64)"
+    for mode in ("clip", "tokens"):
+        assert df[f"{mode}, window: per-frame"] == "(1, 70, 64)" and df[f"{mode}, whole video: per-frame"] == "(70, 64)"
     assert tiny.mode == "tokens"  # the walkthrough does not change the backbone it was given
     with pytest.raises(ValueError, match="B, T, 3, H, W"):
         ki.shape_walkthrough(tiny, video[0])
@@ -156,8 +157,8 @@ def test_shape_walkthrough_2d(tmp_path):
     bb = load_backbone("vit2d", model_id="vit_tiny_patch16_224", path=file, img_size=TINY_IMG)
     df = ki.shape_walkthrough(bb, torch.zeros(1, 20, 3, 32, 32, dtype=torch.uint8), modes=("tokens",))
     df = df.set_index("step")["shape"]
-    assert df["patch tokens"] == "(1, 16, 4, 192)" and df["token grid"] == "(1, 16, 2, 2, 192)"
-    assert df["tokens: embed"] == "(1, 16, 192)" and df["tokens: per-frame features"] == "(1, 20, 192)"
+    assert df["token grid"] == "(1, 16, 2, 2, 192)"  # every frame alone: 16 time steps
+    assert df["tokens, window: embed"] == "(1, 32, 192)" and df["tokens, window: per-frame"] == "(1, 20, 192)"
 
 
 def test_sampling_slider_draws_the_backbones_positions(tiny, monkeypatch):
@@ -174,10 +175,10 @@ def test_sampling_slider_draws_the_backbones_positions(tiny, monkeypatch):
 
 
 def test_time_forward_reports_time_and_memory_per_clip(tiny):
-    sliding = load_backbone("tiny", img_size=32, mode="sliding")
-    sliding(torch.zeros(2, 96, 3, 32, 32, dtype=torch.uint8))  # warm: memory kept from it must not hide the cost
-    res = ki.time_forward(sliding, torch.zeros(2, 96, 3, 32, 32, dtype=torch.uint8), repeats=2, device="cpu")
-    assert res["clips_per_call"] == 2 * sliding.num_clips(96) == 6
+    tiled = load_backbone("tiny", img_size=32, mode="tokens", frame_step=2)
+    tiled(torch.zeros(2, 96, 3, 32, 32, dtype=torch.uint8))  # warm: memory kept from it must not hide the cost
+    res = ki.time_forward(tiled, torch.zeros(2, 96, 3, 32, 32, dtype=torch.uint8), repeats=2, device="cpu")
+    assert res["clips_per_call"] == 2 * tiled.num_clips(96) == 6  # clips of 32 frames tile 96
     assert res["seconds_per_call"] > 0
     assert res["seconds_per_clip"] == pytest.approx(res["seconds_per_call"] / 6, rel=0.01)
     assert res["device"] == "cpu" and "RSS" in res["memory_method"]

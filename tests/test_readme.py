@@ -21,6 +21,14 @@ def test_every_config_field_is_documented_with_its_default(name):
     assert f"`{shown}`" in row, f"README row for {name} does not show its default {shown}"
 
 
+def test_configuration_table_is_generated_from_runconfig():
+    """The table is `kit.config.config_table()` verbatim: a new field, default or comment shows up in
+    the README or this fails (regenerate with: python -c "from kit.config import config_table; print(config_table())")."""
+    from kit.config import config_table
+
+    assert config_table() in README
+
+
 def _flags(parser) -> set[str]:
     return {opt for a in parser._actions for opt in a.option_strings if opt.startswith("--") and opt != "--help"}
 

@@ -1,8 +1,9 @@
+import numpy as np
 import pytest
 import torch
 
 from kit.data.windows import (Window, eval_windows, grid_starts, jittered, shuffled, train_windows,
-                         uniform_indices, window_mask)
+                              uniform_indices, window_mask)
 
 
 def test_uniform_indices_180_pinned():
@@ -72,11 +73,23 @@ def test_shuffled_is_a_seeded_permutation():
     assert shuffled(ws, 0, 2) != a
 
 
-def test_jittered_stays_inside_the_video():
+def test_jittered_windows_train_every_frame_equally_often():
+    """Starts uniform over [-(T-1), L-1]: each frame is in a window with probability T / (L + T - 1),
+    the first and last frames included (starts in [0, L-T] almost never cover them)."""
     lengths = [400, 100]
     ws = train_windows(lengths, 180, 90)
-    for w in jittered(ws, lengths, seed=0, epoch=3):
-        assert 0 <= w.start <= max(0, lengths[w.video] - w.T)
+    cover = [np.zeros(n) for n in lengths]
+    for epoch in range(400):
+        for w in jittered(ws, lengths, seed=0, epoch=epoch):
+            assert -(w.T - 1) <= w.start <= lengths[w.video] - 1  # overlaps the video
+            real = w.frames(lengths[w.video])
+            cover[w.video][real[real >= 0].numpy()] += 1
+    for n, c in zip(lengths, cover):
+        c = c / c.mean()
+        assert c.min() > 0.8 and c.max() < 1.2, (n, c.min(), c.max())  # flat, ends included
+    w = Window(0, -5, 10)
+    assert w.frames(100).tolist() == [-1] * 5 + [0, 1, 2, 3, 4] and w.mask(100).sum() == 5
+    assert w.decoded(torch.arange(10), 100).tolist() == [0] * 6 + [1, 2, 3, 4]  # padding reads the nearest frame
 
 
 def test_window_decoded_frames_clamp_padding_to_the_last_frame():

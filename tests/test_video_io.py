@@ -40,7 +40,8 @@ def assert_same_stream(got, ref, name: str) -> int:
     n = 0
     for n, (a, b) in enumerate(itertools.zip_longest(got, ref), 1):
         assert a is not None and b is not None, f"{name}: the streams differ in length at frame {n - 1}"
-        assert a.shape == b.shape and a.dtype == np.uint8, f"{name} frame {n - 1}: {a.shape} vs {b.shape}"
+        assert a.shape == b.shape, f"{name} frame {n - 1}: {a.shape} vs {b.shape}"
+        assert a.dtype == np.uint8 and a.flags.c_contiguous, f"{name} frame {n - 1}"
         np.testing.assert_array_equal(a, b, err_msg=f"{name} frame {n - 1}")
     return n
 
@@ -126,10 +127,11 @@ def test_squash_area_is_the_original_read_frames(shared_videos):
 
 
 def test_resize_validation_and_describe():
-    for bad, match in [(dict(size=0), "size"), (dict(size=2.5), "size"), (dict(size=8, mode="fit"), "mode"),
-                       (dict(size=8, interpolation="nearest"), "interpolation"), (dict(size=8, short_side=4), ">= size"),
-                       (dict(size=8, mode="pad", short_side=9), "crop. only"), (dict(size=8, fill=(0.5, 0.4, 0.4)), "fill"),
-                       (dict(size=8, fill=(0, 0)), "fill"), (dict(size=8, fill=(0, 0, 256)), "fill")]:
+    for bad, match in [(dict(size=0), "size"), (dict(size=2.5), "size"), (dict(size=True), "size"),
+                       (dict(size=8, mode="fit"), "mode"), (dict(size=8, interpolation="nearest"), "interpolation"),
+                       (dict(size=8, short_side=4), ">= size"), (dict(size=8, mode="pad", short_side=9), "crop. only"),
+                       (dict(size=8, fill=(0.5, 0.4, 0.4)), "fill"), (dict(size=8, fill=(0, 0)), "fill"),
+                       (dict(size=8, fill=(0, 0, 256)), "fill")]:
         with pytest.raises(ValueError, match=match):
             Resize(**bad)
     with pytest.raises(ValueError, match=r"uint8 \(h, w, 3\)"):
@@ -144,6 +146,15 @@ def test_resize_validation_and_describe():
     assert len({json.dumps(Resize(224, m, interpolation=i).describe(), sort_keys=True)
                 for m in ("crop", "squash", "pad") for i in ("bilinear", "bicubic", "area")}) == 9
     assert Resize(8, fill=[1.0, 2, 3]).fill == (1, 2, 3) and hash(Resize(8)) == hash(Resize(8))
+    # row-padded (as PyAV's 340-px frames), read-only and strided inputs give the same pixels
+    img = np.random.default_rng(0).integers(0, 256, (25, 34, 3), dtype=np.uint8)
+    padded = np.zeros((25, 36, 3), np.uint8)
+    padded[:, :34] = img
+    frozen = img.copy()
+    frozen.flags.writeable = False
+    for r in (Resize(16), Resize(16, "pad"), Resize(16, "squash", interpolation="area")):
+        for variant in (padded[:, :34], frozen, np.asfortranarray(img)):
+            np.testing.assert_array_equal(r(variant), r(img))
 
 
 # --- iter_frames ----------------------------------------------------------------------------------
@@ -158,11 +169,13 @@ def test_iter_frames_equals_opencv_on_real_videos(shared_videos, name, fresh_pya
     # PyAV really decoded it (no silent fallback), each frame once
     assert (DECODE_STATS["iter_pyav"], DECODE_STATS["iter_opencv"]) == (1, 0)
     assert DECODE_STATS["iter_decoded"] == DECODE_STATS["iter_converted"] == n
-    # with a Resize: the same geometry as read_frames' random access
+    # with a Resize: the same geometry as read_frames' random access (first 40 frames: B-frames included)
     r = Resize(48, short_side=50)
-    idx = [0, 1, n // 2, n - 1]
-    frames = {i: f for i, f in enumerate(iter_frames(path, r)) if i in idx}
-    np.testing.assert_array_equal(np.stack([frames[i] for i in idx]), read_frames(path, idx, r).permute(0, 2, 3, 1).numpy())
+    k = min(n, 40)
+    idx = [0, 1, k // 2, k - 1]
+    frames = dict(enumerate(iter_frames(path, r, stop=k)))
+    random_access = read_frames(path, idx, r).permute(0, 2, 3, 1).numpy()  # (S, 3, H, W) -> (S, H, W, 3)
+    np.testing.assert_array_equal(np.stack([frames[i] for i in idx]), random_access)
 
 
 def test_iter_frames_equals_opencv_on_demo_videos(demo_root, fresh_pyav_checks):

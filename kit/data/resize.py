@@ -3,9 +3,11 @@
 Three geometries (``Resize.mode``), each a resize and then a crop or a pad:
 
 - ``crop``: shortest edge to ``short_side`` (0 = ``size``), the other edge ``int(short_side * long /
-  short)``, then the centre ``size x size`` with offsets ``(scaled - size) // 2``. This is the HF
-  ``VideoMAEImageProcessor`` (``shortest_edge`` 224, ``crop_size`` 224) and, with
-  ``short_side = int(size / crop_pct)``, a timm eval transform.
+  short)``, then the centre ``size x size`` with offsets ``(scaled - size) // 2`` (``offsets="floor"``,
+  transformers' ``center_crop``) or ``int(round((scaled - size) / 2))`` (``"round"``, torchvision's
+  ``CenterCrop``). This is the HF ``VideoMAEImageProcessor`` (``shortest_edge`` 224, ``crop_size``
+  224) and, with ``short_side = int(size / crop_pct)`` and ``offsets="round"``, a timm eval transform
+  (a 1-pixel shift of the crop costs a random tiny ViT a cosine of 0.94 at 32 px).
 - ``squash``: both edges to ``size`` (the aspect ratio changes; the kit's original behaviour).
 - ``pad``: longest edge to ``size``, the other ``int(size * short / long)``, centred on a
   ``size x size`` canvas of colour ``fill`` (extra pixel, if any, at the bottom / right).
@@ -44,7 +46,7 @@ class Resize:
         interpolation: ``bilinear`` or ``bicubic`` (antialiased, as the checkpoint's processor), or
             ``area`` (OpenCV, the kit's original squash).
         fill: ``pad`` only: the RGB colour (0..255 each) of the border; a backbone passes its mean
-            colour, ``round(255 * mean)``, so the border normalises to 0.
+            colour, ``round(255 * mean)``, so the border normalises to about 0.
 
     Example:
         >>> r = Resize(224)  # VideoMAE Kinetics: shortest edge 224, centre crop 224
@@ -59,15 +61,19 @@ class Resize:
     short_side: int = 0
     interpolation: str = "bilinear"
     fill: tuple = (0, 0, 0)
+    offsets: str = "floor"  # crop offsets: floor (transformers' center_crop) | round (torchvision's CenterCrop, timm)
 
     def __post_init__(self):
-        if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or self.size < 1:
+        if not _is_int(self.size) or self.size < 1:
             raise ValueError(f"Resize.size must be an int >= 1, got {self.size!r}")
         if self.mode not in MODES:
             raise ValueError(f"Resize.mode must be one of {MODES}, got {self.mode!r}")
+        if self.offsets not in ("floor", "round"):
+            raise ValueError(f"Resize.offsets must be 'floor' (transformers) or 'round' (torchvision, timm), got "
+                             f"{self.offsets!r}")
         if self.interpolation not in INTERPOLATIONS:
             raise ValueError(f"Resize.interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
-        if isinstance(self.short_side, bool) or not isinstance(self.short_side, (int, np.integer)) or self.short_side < 0:
+        if not _is_int(self.short_side) or self.short_side < 0:
             raise ValueError(f"Resize.short_side must be an int >= 0 (0 = size), got {self.short_side!r}")
         if self.short_side and self.mode != "crop":
             raise ValueError(f"Resize.short_side applies to mode='crop' only, got short_side={self.short_side} "
@@ -104,6 +110,8 @@ class Resize:
             new_long, new_short = S, max(1, int(S * short / long))
         nh, nw = (new_short, new_long) if height <= width else (new_long, new_short)
         if self.mode == "crop":
+            if self.offsets == "round":  # torchvision's center_crop: int(round(excess / 2.0)), Python's rounding
+                return nh, nw, int(round((nh - S) / 2.0)), int(round((nw - S) / 2.0))
             return nh, nw, (nh - S) // 2, (nw - S) // 2
         return nh, nw, (S - nh) // 2, (S - nw) // 2
 
@@ -128,11 +136,15 @@ class Resize:
         """Everything that changes the output, JSON-able, for feature fingerprints."""
         d = dict(mode=self.mode, size=self.size, interpolation=self.interpolation, version=RESIZE_VERSION)
         if self.mode == "crop":
-            d.update(short_side=self.short_side or self.size, crop_offsets="floor")
+            d.update(short_side=self.short_side or self.size, crop_offsets=self.offsets)
         if self.mode == "pad":
             d.update(fill=list(self.fill))
         d["scaler"] = _scaler_name(self.interpolation)
         return d
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
 def _scaler_name(interpolation: str) -> str:
@@ -156,8 +168,9 @@ def _scale(rgb: np.ndarray, nh: int, nw: int, interpolation: str) -> np.ndarray:
         return cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     from torchvision.transforms.v2 import functional as tvF
     mode = tvF.InterpolationMode.BILINEAR if interpolation == "bilinear" else tvF.InterpolationMode.BICUBIC
-    if not rgb.flags.writeable:
-        rgb = rgb.copy()  # torch.from_numpy warns on read-only arrays
+    # Padded rows (PyAV pads 340 * 3 bytes to 1056) miss torch's uint8 channels-last kernel and take
+    # a float path 4x slower; a read-only array makes torch.from_numpy warn.
+    rgb = np.ascontiguousarray(rgb) if rgb.flags.writeable else rgb.copy()
     x = torch.from_numpy(rgb).permute(2, 0, 1)  # (3, h, w), channels-last in memory: the fast uint8 kernel
     y = tvF.resize(x, [nh, nw], interpolation=mode, antialias=True)  # (3, nh, nw) uint8
     return y.permute(1, 2, 0).numpy()  # (nh, nw, 3)

@@ -109,15 +109,18 @@ def extract(records: Iterable[VideoRecord], backbone: Backbone, store: FeatureSt
     backbone.to(device).eval()
     store.init(_manifest_backbone(backbone), dtype)
     mine = [r for i, r in enumerate(records) if i % world == rank]
-    todo = [r for r in mine if not store.is_current(r.stem, r.video_path)]
-    done = [Extracted(r.stem, r.num_frames, 0, 0.0, True) for r in mine if r not in todo]
+    todo = {r.stem for r in mine if not store.is_current(r.stem, r.video_path)}
     bar = None
     if progress and todo:
         from tqdm.auto import tqdm
-        bar = tqdm(total=sum(r.num_frames for r in todo), unit="frame", unit_scale=True, desc="extract",
-                   dynamic_ncols=True, leave=False)
+        bar = tqdm(total=sum(r.num_frames for r in mine if r.stem in todo), unit="frame", unit_scale=True,
+                   desc="extract", dynamic_ncols=True, leave=False)
+    done = []
     try:
-        for r in todo:
+        for r in mine:  # in the given order, skipped ones included
+            if r.stem not in todo:
+                done.append(Extracted(r.stem, r.num_frames, 0, 0.0, True))
+                continue
             t0 = time.perf_counter()
             info = extract_video(backbone, r.video_path, store, r.stem, batch_size=batch_size, dtype=dtype,
                                  device=device, bar=bar)

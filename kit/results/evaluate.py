@@ -7,6 +7,7 @@ windows: windows of ``val_T``, overlaps averaged), and writes into the run folde
 
     predictions/<video>.csv   frame, then per task <task>_true, <task>_pred, <task>_conf
                               (class names; "" = unlabeled; conf = the predicted class's probability)
+    predictions/<video>.txt   the action task in MS-TCN's result format (what its eval.py reads)
     eval_<split>.json         {task: {acc, macro_f1, edit, f1@10, f1@25, f1@50, per_class,
                               confusion, labels}, videos, frames, checkpoint, epoch, split,
                               background}   (scores in percent, see kit.temporal.metrics)
@@ -28,7 +29,9 @@ import torch
 
 from kit.config import CHECKPOINTS
 from kit.data.contract import unseen_labels
-from kit.files import write_json
+from kit.data.mstcn import write_result
+from kit.files import read_json, write_json
+from kit.results.labelling import mstcn_labels
 from kit.temporal.metrics import confusion, per_class_report, task_metrics
 from kit.data.dataset import run_records
 from kit.temporal.runs import latest_run
@@ -39,7 +42,7 @@ log = logging.getLogger("kit")
 METRICS = ("acc", "macro_f1", "edit", "f1@10", "f1@25", "f1@50")
 
 
-def evaluate(run_dir: str | Path | None = None, split: str = "", checkpoint: str = "best",
+def evaluate(run_dir: str | Path | None = None, split: str = "", checkpoint: str = "",
              output_dir: str | Path = "outputs", batch_size: int | None = None, background=(),
              device: str | torch.device | None = None, progress: bool = False) -> dict:
     """Predicts every frame of a split with a run's checkpoint and scores it.
@@ -49,7 +52,8 @@ def evaluate(run_dir: str | Path | None = None, split: str = "", checkpoint: str
         split: ``train``, ``val`` or ``test`` (as saved in the run's ``splits.json``); ``""`` = ``test``
             when the run has test videos, else ``val`` (then the result says it is the split
             ``best.pt`` was chosen on: an optimistic score).
-        checkpoint: ``best`` or ``last``.
+        checkpoint: ``best`` or ``last``; ``""`` = ``best`` when the run had validation videos, else
+            ``last`` (as MS-TCN scores its last epoch when there is nothing to choose on).
         batch_size: windows per forward pass (default: the run's ``batch_size``).
         background: class names (or indices) left out of edit and F1@k, e.g. ``["idle"]``.
         device: default CUDA when available, else CPU.
@@ -58,6 +62,8 @@ def evaluate(run_dir: str | Path | None = None, split: str = "", checkpoint: str
         The dict written to ``<run>/eval_<split>.json``.
     """
     run = _run_folder(run_dir, output_dir)
+    if not checkpoint:
+        checkpoint = "best" if read_json(run / "splits.json").get("val") else "last"
     trained = TrainedRun(run, checkpoint, device)
     splits = trained.splits
     split = split or ("test" if splits.get("test") else "val")
@@ -78,6 +84,8 @@ def evaluate(run_dir: str | Path | None = None, split: str = "", checkpoint: str
     (run / "predictions").mkdir(exist_ok=True)
     for p, r in zip(preds, records):
         _prediction_table(p, r, vocab, tasks).to_csv(run / "predictions" / f"{p.stem}.csv", index=False)
+        main = "action" if "action" in tasks else tasks[0]  # MS-TCN's result file, for its eval.py
+        write_result(run / "predictions" / f"{p.stem}.txt", mstcn_labels([vocab[main][k] for k in p.pred(main)]))
 
     result = {task: _score(preds, task, vocab[task], background) for task in tasks}
     unseen = unseen_labels(records, {t: vocab[t] for t in tasks})
@@ -149,7 +157,8 @@ def main_evaluate(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", default="", help="run folder (default: the newest run under --output_dir)")
     ap.add_argument("--split", default="", help="train | val | test (default: test when the run has test videos, "
                     "else val)")
-    ap.add_argument("--checkpoint", default="best", choices=CHECKPOINTS, help="default: best")
+    ap.add_argument("--checkpoint", default="", choices=("",) + CHECKPOINTS, help="best | last (default: best when "
+                    "the run had validation videos, else last, as MS-TCN)")
     ap.add_argument("--output_dir", default="outputs", help="where to look for the newest run")
     ap.add_argument("--batch_size", type=int, default=None, help="windows per forward pass")
     ap.add_argument("--background", nargs="*", default=[], help="class names left out of edit and F1@k")

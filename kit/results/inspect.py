@@ -33,6 +33,7 @@ import torch
 from kit.features.backbones import Backbone
 from kit.config import RunConfig, resolve_path
 from kit.data import VideoRecord, read_frames
+from kit.data.resize import Resize  # noqa: F401  (a type in a signature)
 from kit.data.demo import demo_root
 from kit.data.windows import Window, uniform_indices
 
@@ -135,17 +136,19 @@ def class_counts(records: list[VideoRecord], splits: dict[str, list[VideoRecord]
 
 
 # --- frames, poses and the scrubber ---------------------------------------------------------------
-def window_frames(record: VideoRecord, T: int, start: int = 0, img_size: int = 224,
+def window_frames(record: VideoRecord, T: int, start: int = 0, img_size: "int | Resize" = 224,
                   positions: str | torch.Tensor = "uniform", num_frames: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """The frames a window of ``T`` frames from ``start`` gives a backbone, as training decodes them.
 
     Args:
+        img_size: the geometry: a backbone's ``resize`` (what it receives), or an int ``n`` to stretch
+            frames to ``n x n``.
         positions: ``"uniform"`` (``num_frames`` spread over the window, the seed's sampling),
             ``"all"`` (every frame of the window) or window positions ``(S,)``, e.g.
             ``backbone.sample_positions(T)``.
 
     Returns:
-        frames ``(S, 3, img_size, img_size)`` uint8 and their absolute frame indices ``(S,)``;
+        frames ``(S, 3, size, size)`` uint8 and their absolute frame indices ``(S,)``;
         positions past the end of the video read its last frame (the padding rule of
         ``kit.data.WindowDataset``).
     """
@@ -219,6 +222,9 @@ def backbone_choice(cfg: RunConfig) -> str:
                 "what was tried. The log lines below say which one loaded.")
     if name == "videomae":
         return f"[info] Backbone: videomae from {src}, no fallback (backbone='videomae')."
+    if name == "hf":
+        return (f"[info] Backbone: hf from {src}: its family (VideoMAE, V-JEPA 2, TimeSformer, ViViT, VideoPrism) "
+                "read from its config.json, its own processor's preprocessing; no fallback (backbone='hf').")
     return "[info] Backbone: vit2d, a timm 2D ViT embedding each sampled frame (backbone='vit2d')."
 
 

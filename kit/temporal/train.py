@@ -24,7 +24,8 @@ import pandas as pd
 import torch
 
 from kit.config import RunConfig, field_names
-from kit.data import DECODE_STATS, build_vocab, reset_decode_stats, tasks_of
+from kit.data import DECODE_STATS, build_vocab, tasks_of
+from kit.data.video import codec_frames, converted_frames
 from kit.data.contract import unseen_labels
 from kit.features.extract import backbone_for, ensure_features, mixed_precision
 from kit.files import append_history, load_checkpoint, read_history, save_checkpoint, write_json
@@ -185,12 +186,13 @@ def fit(cfg: RunConfig) -> FitResult:
     # --- epochs -------------------------------------------------------------------------------
     for epoch in range(start_epoch, cfg.epochs):
         path.set_epoch(epoch)
-        reset_decode_stats()
+        decode0 = dict(DECODE_STATS)  # deltas, not a reset: a caller may count a whole run's decoding
         hits0, misses0 = path.counters()
         t0 = time.perf_counter()
         train = _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, epoch, step, total_steps)
         step = train.pop("step")
-        decoded = {"frames_decoded": DECODE_STATS["frames_decoded"], "frames_grabbed": DECODE_STATS["frames_grabbed"]}
+        decoded = {"frames_decoded": converted_frames() - converted_frames(decode0),  # resized for the backbone
+                   "frames_grabbed": codec_frames() - codec_frames(decode0)}  # decoded by the codec
         t1 = time.perf_counter()
         val, preds = _validate(acc, model, path, splits["val"], vocab, gather_object)
         done = epoch + 1  # epochs are numbered from 1 everywhere a person reads them

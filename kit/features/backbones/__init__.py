@@ -2,9 +2,13 @@
 
 ``load_backbone("auto")`` follows the original script's chain: VideoMAE (``path`` folder, the local
 Hugging Face cache, then the hub when online), then timm 2D ViTs (cache, then hub), then a
-RuntimeError that lists what was tried and how to fix it. Offline it decides in seconds. Families
-live one per file: :mod:`.videomae` (and ``tiny``), :mod:`.timm2d`; :mod:`.base` is the interface and
-the clip geometry, :mod:`.checkpoints` a checkpoint's identity and preprocessing.
+RuntimeError that lists what was tried and how to fix it. Offline it decides in seconds.
+``load_backbone("hf")`` loads any supported Hugging Face video checkpoint (``path`` folder, the cache,
+then the hub when online), its family read from its ``config.json`` (:mod:`.hf`). Families live one
+per file: :mod:`.videomae` (and ``tiny``), :mod:`.vjepa2`, :mod:`.timesformer`, :mod:`.vivit`,
+:mod:`.videoprism`, :mod:`.timm2d` (2D image models per frame: DINOv2, DINOv3, CLIP towers, ...);
+:mod:`.base` is the interface and the clip geometry, :mod:`.checkpoints` a checkpoint's identity
+and preprocessing.
 
 Example:
     >>> bb = load_backbone("tiny", img_size=64)  # doctest: +SKIP
@@ -22,16 +26,17 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from kit.features.backbones.base import FEATURE_VERSION, MODES, Backbone, Encoded, Encoder
-from kit.features.backbones.checkpoints import RESIZE_MODES, hf_cache
+from kit.features.backbones.checkpoints import IMAGENET_MEAN, IMAGENET_STD, RESIZE_MODES, hf_cache
+from kit.features.backbones.hf import FAMILIES, load_hf
 from kit.features.backbones.timm2d import TIMM_NAMES, cached_file, is_timm_name, load_timm, weights_file
 from kit.features.backbones.videomae import load_tiny, load_videomae
 from kit.log import setup_logging
 
 __all__ = ["Backbone", "Encoded", "Encoder", "load_backbone", "FEATURE_VERSION", "MODES", "NAMES", "RESIZE_MODES",
-           "DEFAULT_MODEL_ID", "TIMM_NAMES"]
+           "DEFAULT_MODEL_ID", "TIMM_NAMES", "FAMILIES", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 DEFAULT_MODEL_ID = "MCG-NJU/videomae-base-finetuned-kinetics"
-NAMES = ("auto", "videomae", "vit2d", "tiny")
+NAMES = ("auto", "videomae", "vit2d", "tiny", "hf")
 FIXES = """Fixes (any one):
   - path= (RunConfig.backbone_path, --backbone_path): a VideoMAE folder saved with save_pretrained
     (backbone="vit2d": a timm weights file);
@@ -39,6 +44,12 @@ FIXES = """Fixes (any one):
         hf download {repo}
     (older huggingface_hub: huggingface-cli download {repo});
   - backbone="tiny": RANDOM weights, a smoke test of the pipeline, not a model."""
+HF_FIXES = """Fixes (any one):
+  - path= (RunConfig.backbone_path, --backbone_path): a checkpoint folder saved with save_pretrained
+    (config.json, the weights, the processor config);
+  - fill the Hugging Face cache on a machine with network, then copy it here (~/.cache/huggingface, or $HF_HOME):
+        hf download {repo}
+    (older huggingface_hub: huggingface-cli download {repo})."""
 
 log = logging.getLogger("kit")
 
@@ -50,10 +61,13 @@ def load_backbone(name: str = "auto", model_id: str = DEFAULT_MODEL_ID, path: st
     """Loads a backbone; ``auto`` follows the fallback chain of the module docstring.
 
     Args:
-        name: ``auto`` (or ``""``), ``videomae`` (no fallback), ``vit2d`` (timm only) or ``tiny``
-            (a small VideoMAE with RANDOM weights, seed 0: for smoke runs on CPU).
-        model_id: the VideoMAE checkpoint id; for ``vit2d`` a timm name here picks that model.
-        path: a VideoMAE folder (``save_pretrained`` layout) for ``auto``/``videomae``; for
+        name: ``auto`` (or ``""``), ``videomae`` (no fallback), ``vit2d`` (timm only), ``hf`` (any
+            supported Hugging Face video checkpoint, family from its config: VideoMAE, V-JEPA 2,
+            TimeSformer, ViViT, VideoPrism; no fallback) or ``tiny`` (a small VideoMAE with RANDOM
+            weights, seed 0: for smoke runs on CPU).
+        model_id: the checkpoint id (``hf``: a hub id or a folder); for ``vit2d`` a timm name here
+            picks that model.
+        path: a checkpoint folder (``save_pretrained`` layout) for ``auto``/``videomae``/``hf``; for
             ``vit2d`` a timm weights file (``.safetensors``/``.pth``) or a folder holding one.
         mode: ``clip`` or ``tokens`` (see :mod:`kit.features.backbones.base`).
         img_size: input resolution (a multiple of the patch size).
@@ -80,6 +94,8 @@ def load_backbone(name: str = "auto", model_id: str = DEFAULT_MODEL_ID, path: st
                   resize_mode=resize_mode)
     if name == "tiny":
         return load_tiny(**common)
+    if name == "hf":
+        return _hf_chain(model_id, path, common)
     tried: list[tuple[str, str]] = []  # (what was tried, why it failed)
     if name in ("auto", "videomae"):
         bb = _videomae_chain(model_id, path, tried, common)
@@ -136,6 +152,46 @@ def _videomae_chain(model_id, path, tried, common) -> Backbone | None:
         return None
 
 
+def _hf_chain(model_id, path, common) -> Backbone:
+    """``backbone="hf"``: ``path`` (or ``model_id`` naming a folder), else the cache, else the hub when online."""
+    try:
+        import transformers  # noqa: F401
+    except ImportError as e:
+        raise RuntimeError(f"backbone='hf' needs transformers ({e}): pip install transformers") from None
+    from huggingface_hub import try_to_load_from_cache
+
+    if path is None and Path(model_id).expanduser().is_dir():
+        path = str(Path(model_id).expanduser())
+    tried: list[tuple[str, str]] = []
+    if path:
+        try:
+            return load_hf(path, path, **common, local_files_only=True)
+        except ValueError:  # an unsupported or remote-code checkpoint: no other source will do better
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise _chain_error("hf", model_id, [(f"checkpoint folder {path}", _short(e))], HF_FIXES) from None
+    cache = hf_cache()
+    if isinstance(try_to_load_from_cache(model_id, "config.json", cache_dir=cache), str):
+        try:
+            return load_hf(model_id, model_id, **common, local_files_only=True, cache_dir=cache)
+        except ValueError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            tried.append((f"{model_id} from the Hugging Face cache", _short(e)))
+    else:
+        tried.append((f"{model_id} from the Hugging Face cache", f"not in the cache ({cache})"))
+    if not _hub_online():
+        tried.append((f"{model_id} from the Hugging Face hub", _OFFLINE))
+    else:
+        try:
+            return load_hf(model_id, model_id, **common, cache_dir=cache)
+        except ValueError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            tried.append((f"{model_id} from the Hugging Face hub", _short(e)))
+    raise _chain_error("hf", model_id, tried, HF_FIXES)
+
+
 def _timm_chain(names, file, tried, common) -> Backbone | None:
     """timm ViTs: from ``file`` when given (first name only), else each name from cache, then hub."""
     try:
@@ -189,9 +245,9 @@ def _hub_online() -> bool:
     return bool(ok)
 
 
-def _chain_error(name: str, repo: str, tried: list[tuple[str, str]]) -> RuntimeError:
+def _chain_error(name: str, repo: str, tried: list[tuple[str, str]], fixes: str = FIXES) -> RuntimeError:
     lines = "\n".join(f"  - {what}: {why}" for what, why in tried)
-    return RuntimeError(f"No backbone could be loaded (backbone={name!r}). Tried:\n{lines}\n" + FIXES.format(repo=repo))
+    return RuntimeError(f"No backbone could be loaded (backbone={name!r}). Tried:\n{lines}\n" + fixes.format(repo=repo))
 
 
 def _short(e: Exception) -> str:

@@ -112,6 +112,9 @@ class Backbone(nn.Module):
         self.random_init, self.frozen, self.autocast_dtype = random_init, freeze, None
         self.register_buffer("_mean", torch.tensor(self.mean).view(3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(self.std).view(3, 1, 1), persistent=False)
+        # uint8 -> normalised in one multiply-add: (x / 255 - mean) / std = x * scale + shift
+        self.register_buffer("_scale", 1 / (255 * self._std), persistent=False)
+        self.register_buffer("_shift", -self._mean / self._std, persistent=False)
         key = json.dumps([FEATURE_VERSION, name, self.family, source, identity, self.mean, self.std,
                           resize.describe(), num_frames, frame_step, mode, random_init], sort_keys=True)
         digest = hashlib.sha1(key.encode()).hexdigest()[:12]
@@ -152,13 +155,11 @@ class Backbone(nn.Module):
                              "indices, backbone.resize)")
         x = frames.to(self._mean.device)
         if x.dtype == torch.uint8:
-            x = x.float() / 255
-        elif x.numel() and x.amax() > 1.5:  # a classic: 0-255 values passed as float
+            return torch.addcmul(self._shift, x.float(), self._scale)  # one pass over the frames
+        if x.numel() and x.amax() > 1.5:  # a classic: 0-255 values passed as float
             raise ValueError(f"float frames must be in [0, 1], got max {x.amax().item():.1f}: pass uint8 or divide "
                              "by 255")
-        else:
-            x = x.float()
-        return (x - self._mean) / self._std
+        return (x.float() - self._mean) / self._std
 
     def _context(self) -> contextlib.ExitStack:
         """no_grad when frozen (not inference_mode: features may enter autograd later); autocast."""

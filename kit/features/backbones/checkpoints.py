@@ -5,7 +5,9 @@
   (transformers 5 no longer sets ``config._commit_hash``). Any other folder or file: a hash of the
   names, sizes and modification times of its weight files and of ``config.json``'s content.
 - :func:`processor_resize`: the :class:`kit.data.video.Resize` and mean/std of the checkpoint's own
-  image processor (``preprocessor_config.json``), for the kit's ``img_size`` and ``resize_mode``.
+  image or video processor (``preprocessor_config.json`` / ``video_preprocessor_config.json``), for
+  the kit's ``img_size`` and ``resize_mode``; :func:`normalisation` turns any rescale/offset/normalise
+  into the mean/std the kit applies to ``[0, 1]`` pixels.
 """
 from __future__ import annotations
 
@@ -52,36 +54,46 @@ def identity(path: str | Path) -> str:
 
 
 def make_resize(img_size: int, resize_mode: str, short_side: int = 0, interpolation: str = "bilinear",
-                mean=IMAGENET_MEAN) -> Resize:
+                mean=IMAGENET_MEAN, offsets: str = "floor") -> Resize:
     """The kit's :class:`Resize` for a checkpoint: ``crop`` uses its processor's shortest-edge size."""
     if resize_mode not in RESIZE_MODES:
         raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
     fill = tuple(int(round(255 * m)) for m in mean)  # pad with the mean colour: 0 after normalisation
     return Resize(img_size, mode=resize_mode, short_side=short_side if resize_mode == "crop" else 0,
-                  interpolation=interpolation, fill=fill if resize_mode == "pad" else (0, 0, 0))
+                  interpolation=interpolation, fill=fill if resize_mode == "pad" else (0, 0, 0), offsets=offsets)
 
 
 def processor_resize(src: str, hf_kw: dict, img_size: int, resize_mode: str,
-                     processor_cls: str = "AutoImageProcessor") -> tuple[Resize, tuple, tuple, str]:
+                     processor_cls: str | tuple[str, ...] = "AutoImageProcessor") -> tuple[Resize, tuple, tuple, str]:
     """Geometry and normalisation of a checkpoint's own processor, at the kit's ``img_size``.
 
     The processor's shortest-edge size is scaled by ``img_size / crop size``, so at the checkpoint's
     own resolution the frames are exactly what its processor makes (VideoMAE Kinetics: shortest edge
-    224, centre crop 224, bilinear, ImageNet mean/std).
+    224, centre crop 224, bilinear, ImageNet mean/std). Mean/std are what the processor's rescale
+    and normalisation amount to on ``[0, 1]`` pixels (:func:`normalisation`).
+
+    Args:
+        processor_cls: the ``transformers`` auto class(es) to try, in order (e.g.
+            ``("AutoVideoProcessor", "AutoImageProcessor")`` for video models).
 
     Returns:
         (resize, mean, std, a one-line description for the log).
     """
     import transformers
 
-    try:
-        proc = getattr(transformers, processor_cls).from_pretrained(src, **hf_kw)
-    except Exception as e:  # noqa: BLE001 - a checkpoint without a processor config is usable
-        log.warning(f"[warn] {src}: no usable processor config ({type(e).__name__}); using a shortest-edge resize, "
+    proc, errors = None, []
+    for cls in (processor_cls,) if isinstance(processor_cls, str) else processor_cls:
+        try:
+            proc = getattr(transformers, cls).from_pretrained(src, **hf_kw)
+            break
+        except Exception as e:  # noqa: BLE001 - a checkpoint without a processor config is usable
+            errors.append(f"{cls}: {type(e).__name__}")
+    if proc is None:
+        log.warning(f"[warn] {src}: no usable processor config ({'; '.join(errors)}); using a shortest-edge resize, "
                     "a centre crop and the ImageNet mean/std")
         resize = make_resize(img_size, resize_mode, img_size, "bilinear")
         return resize, IMAGENET_MEAN, IMAGENET_STD, "no processor config: ImageNet defaults"
-    mean, std = _triple(proc.image_mean), _triple(proc.image_std)
+    mean, std = normalisation(proc)
     size, crop = _as_dict(getattr(proc, "size", None)), _as_dict(getattr(proc, "crop_size", None))
     crop_side = crop.get("height") if getattr(proc, "do_center_crop", False) and crop else None
     if "shortest_edge" in size:
@@ -89,8 +101,11 @@ def processor_resize(src: str, hf_kw: dict, img_size: int, resize_mode: str,
         short_side = round(short * img_size / crop_side) if crop_side else img_size
     else:  # resized to a fixed (height, width): the aspect ratio was not kept; keep it here, crop the centre
         short_side = img_size
-    resample = getattr(proc, "resample", 2)
-    interpolation = _RESAMPLE.get(int(getattr(resample, "value", resample)), "bilinear")
+        if resize_mode == "crop" and "height" in size and not crop_side:
+            log.warning(f"[warn] {src}: its processor stretches every frame to {size['height']}x{size.get('width')} "
+                        "(aspect ratio not kept); the kit keeps the aspect ratio (shortest edge, centre crop). "
+                        "resize_mode='squash' reproduces the processor exactly")
+    interpolation = _interpolation(getattr(proc, "resample", 2))
     if interpolation not in INTERPOLATIONS:  # nearest / lanczos: the kit scales with bilinear or bicubic
         log.warning(f"[warn] {src}: its processor resamples with {interpolation}; the kit uses bicubic")
         interpolation = "bicubic"
@@ -98,6 +113,35 @@ def processor_resize(src: str, hf_kw: dict, img_size: int, resize_mode: str,
     text = (f"{type(proc).__name__}: size {size or '-'}, crop {crop or '-'}, {interpolation}, mean={mean}, std={std}; "
             f"the kit's resize: {resize.describe()}")
     return resize, mean, std, text
+
+
+def normalisation(proc) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The mean/std on ``[0, 1]`` pixels equivalent to a processor's rescale, offset and normalisation.
+
+    A processor maps a uint8 value ``x`` to ``(x * r + o - M) / S`` (rescale factor ``r``, offset
+    ``o``: -1 for ViViT's ``offset``, mean ``M``, std ``S``); with ``u = x / 255`` that is
+    ``(u - (M - o) / 255r) / (S / 255r)``. ViViT's checkpoints (``r = 1/127.5``, offset, ``M = S = 0.5``)
+    thus see ``4u - 3``: mean 0.75, std 0.25; VideoPrism's (no normalisation) ``u`` itself.
+    """
+    r = float(getattr(proc, "rescale_factor", 1 / 255)) if getattr(proc, "do_rescale", True) else 1.0
+    # VivitImageProcessor stores `offset`; VivitVideoProcessor applies it unconditionally (rescale_and_normalize)
+    offset = -1.0 if getattr(proc, "offset", False) or type(proc).__name__ == "VivitVideoProcessor" else 0.0
+    if getattr(proc, "do_normalize", True):
+        M, S = _triple(proc.image_mean), _triple(proc.image_std)
+    else:
+        M, S = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    scale = 255 * r
+    if abs(scale - 1) < 1e-9 and offset == 0:  # the common 1/255: keep the processor's own numbers exactly
+        return M, S
+    return tuple((m - offset) / scale for m in M), tuple(s / scale for s in S)
+
+
+def _interpolation(resample) -> str:
+    """A processor's ``resample`` (PIL's number, a PIL enum or a torchvision mode) as a name."""
+    value = getattr(resample, "value", resample)
+    if isinstance(value, str):  # torchvision InterpolationMode
+        return value
+    return _RESAMPLE.get(int(value), "bilinear")
 
 
 def _triple(v) -> tuple[float, float, float]:

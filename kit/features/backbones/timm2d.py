@@ -61,7 +61,7 @@ def load_timm(timm_name: str, file: str | None, *, mode: str, img_size: int, num
     data = timm.data.resolve_data_config({}, model=model)  # its input_size is not ours: crop_pct, interpolation are
     crop_pct = float(data.get("crop_pct") or 0.875)
     resize = make_resize(img_size, resize_mode, math.floor(img_size / crop_pct), data.get("interpolation", "bicubic"),
-                         data["mean"])
+                         data["mean"], offsets="round")  # torchvision's CenterCrop rounds, transformers floors
     weights = file or cached_file(timm_name)
     proc = (f"timm eval transform: shortest edge to floor({img_size} / crop_pct {crop_pct}), "
             f"{data.get('interpolation')}, centre crop, mean={tuple(data['mean'])}, std={tuple(data['std'])}")

@@ -21,6 +21,7 @@ from torch import nn
 
 from kit.features.backbones.base import Backbone, Encoded, Encoder, pool_mean, resize_positions
 from kit.features.backbones.checkpoints import IMAGENET_MEAN, IMAGENET_STD, identity, make_resize, processor_resize
+from kit.features.backbones.hf import weights_folder
 
 log = logging.getLogger("kit")
 
@@ -53,11 +54,26 @@ class VideoMAEEncoder(Encoder):
 def load_videomae(src: str, model_id: str, *, mode: str, img_size: int, num_frames: int, frame_step: int,
                   freeze: bool, resize_mode: str, **hf_kw) -> Backbone:
     """One VideoMAE checkpoint (a folder or a hub id); a fine-tuned one keeps its ``fc_norm``."""
-    from transformers import AutoConfig, VideoMAEForVideoClassification, VideoMAEModel
+    from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(src, **hf_kw)
     if config.model_type != "videomae":
         raise ValueError(f"{src} holds a {config.model_type!r} model, not VideoMAE")
+    encoder = build(src, config, hf_kw, img_size, num_frames)
+    resize, mean, std, proc = processor_resize(src, hf_kw, img_size, resize_mode)
+    log.info("[info] Using VideoMAE (3D) backbone from Hugging Face")
+    log.info(f"[info] Model: {src}")
+    log.info(f"[info] Preprocessing: {proc}; {num_frames} frames every {frame_step} frame(s); pooled features "
+             f"{'go through fc_norm' if encoder.fc_norm is not None else 'have no fc_norm'}")
+    return Backbone(encoder, name="videomae", source=model_id if src == model_id else src,
+                    identity=identity(weights_folder(src, hf_kw)), mean=mean, std=std, resize=resize,
+                    num_frames=num_frames, frame_step=frame_step, mode=mode, freeze=freeze, processor=proc)
+
+
+def build(src: str, config, hf_kw: dict, img_size: int, num_frames: int) -> VideoMAEEncoder:
+    """The encoder of a VideoMAE checkpoint at ``(num_frames, img_size)`` (also ``backbone="hf"``'s VideoMAE family)."""
+    from transformers import VideoMAEForVideoClassification, VideoMAEModel
+
     classify = config.use_mean_pooling and "VideoMAEForVideoClassification" in (config.architectures or [])
     cls = VideoMAEForVideoClassification if classify else VideoMAEModel
     model, info = cls.from_pretrained(src, config=config, output_loading_info=True, attn_implementation="sdpa",
@@ -66,14 +82,7 @@ def load_videomae(src: str, model_id: str, *, mode: str, img_size: int, num_fram
         log.warning(f"[warn] {src}: weights missing (randomly initialised): {sorted(info['missing_keys'])[:8]}")
     encoder = VideoMAEEncoder(model.videomae if classify else model, model.fc_norm if classify else None)
     adapt_grid(encoder.model, img_size, num_frames, src)
-    resize, mean, std, proc = processor_resize(src, hf_kw, img_size, resize_mode)
-    log.info("[info] Using VideoMAE (3D) backbone from Hugging Face")
-    log.info(f"[info] Model: {src}")
-    log.info(f"[info] Preprocessing: {proc}; {num_frames} frames every {frame_step} frame(s); pooled features "
-             f"{'go through fc_norm' if classify else 'have no fc_norm'}")
-    return Backbone(encoder, name="videomae", source=model_id if src == model_id else src,
-                    identity=identity(_weights_folder(src, hf_kw)), mean=mean, std=std, resize=resize,
-                    num_frames=num_frames, frame_step=frame_step, mode=mode, freeze=freeze, processor=proc)
+    return encoder
 
 
 def adapt_grid(model: nn.Module, img_size: int, num_frames: int, src: str = "") -> None:
@@ -119,18 +128,6 @@ def load_tiny(*, mode: str, img_size: int, num_frames: int, frame_step: int, fre
                     mean=IMAGENET_MEAN, std=IMAGENET_STD, resize=resize, num_frames=num_frames,
                     frame_step=frame_step, mode=mode, freeze=freeze, random_init=True,
                     processor="none (random weights): shortest edge to img_size, centre crop, ImageNet mean/std")
-
-
-def _weights_folder(src: str, hf_kw: dict) -> str:
-    """The folder holding the checkpoint's files (the cache snapshot for a hub id)."""
-    from pathlib import Path
-
-    if Path(src).exists():
-        return src
-    from huggingface_hub import try_to_load_from_cache
-
-    hit = try_to_load_from_cache(src, "config.json", cache_dir=hf_kw.get("cache_dir"))
-    return str(Path(hit).parent) if isinstance(hit, str) else src
 
 
 def _int(size) -> int:

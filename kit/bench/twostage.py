@@ -1,0 +1,254 @@
+"""The two-stage path measured against the windowed one, side by side in one run.
+
+- :func:`bench_two_stage`: codec frames decoded per video frame over a whole frozen run (fit: every
+  epoch and validation) and then ``evaluate`` on val and test; backbone clips; warm epochs.
+- :func:`bench_extract`: extraction throughput against a bare sequential decode of the same files.
+- :func:`bench_videomae`: a real-size VideoMAE-base (random weights, saved and loaded through the kit):
+  an uncached epoch against a cached one, on both paths.
+- :func:`bench_serving`: ``evaluate`` in a fresh process on extracted features (does it build the
+  backbone?), and the peak memory of ``predict`` on long videos (does it grow with the video?).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from kit.bench.common import measured_fit
+from kit.config import RunConfig, project_root
+from kit.data import VIDEO_EXTS, load_records, reset_decode_stats
+from kit.data.video import DECODE_STATS, codec_frames, converted_frames, iter_frames
+
+
+@contextlib.contextmanager
+def counting_clips():
+    """Counts the clips any backbone embeds inside the block (``counter["clips"]``)."""
+    from kit.features.backbones.base import Backbone
+
+    counter = {"clips": 0}
+    real = Backbone.embed_clips
+
+    def counted(self, frames):
+        counter["clips"] += frames.shape[0]
+        return real(self, frames)
+    Backbone.embed_clips = counted
+    try:
+        yield counter
+    finally:
+        Backbone.embed_clips = real
+
+
+def bench_two_stage(ctx) -> dict:
+    from kit.results.evaluate import evaluate
+
+    total = sum(r.num_frames for r in load_records(ctx.demo))
+    rows, ctx.runs = [], {}
+    for pipeline in ("whole_video", "windows"):
+        cfg = RunConfig(data_root=str(ctx.demo), backbone="tiny", epochs=ctx.cache_epochs, pipeline=pipeline,
+                        output_dir=str(ctx.work / f"two_{pipeline}"), run_name="bench", seed=0, **ctx.fit_kw)
+        reset_decode_stats()
+        with counting_clips() as clips:
+            t0 = time.perf_counter()
+            h, mem = measured_fit(cfg)
+            t1 = time.perf_counter()
+            fit_codec, fit_clips, probe = codec_frames(), clips["clips"], DECODE_STATS["probe_frames"]
+            run = ctx.work / f"two_{pipeline}" / "bench"
+            splits = json.loads((run / "splits.json").read_text())
+            for split in [s for s in ("val", "test") if splits.get(s)]:
+                evaluate(run, split=split)
+            t2 = time.perf_counter()
+        ctx.runs[pipeline] = run
+        warm = h.train_s.iloc[1:] if len(h) > 1 else h.train_s
+        rows.append(dict(path=pipeline, frames=total, codec_per_frame_fit=fit_codec / total,
+                         codec_per_frame_with_eval=codec_frames() / total, probe_frames=probe,
+                         converted_per_frame=converted_frames() / total, clips_fit=fit_clips,
+                         clips_with_eval=clips["clips"], fit_s=t1 - t0, first_epoch_s=float(h.train_s.iloc[0]),
+                         warm_epoch_s=float(warm.median()), val_s=float(h.val_s.median()), eval_s=t2 - t1,
+                         peak_mem_mb=mem.mb))
+    whole, win = rows
+    span = RunConfig().num_frames * RunConfig().frame_step
+    notes = [f"The same {total} frames of the demo data ({ctx.num_videos} videos), frozen tiny backbone, "
+             f"{ctx.fit_kw}, {ctx.cache_epochs} epochs, then evaluate on val and test. codec_per_frame: frames the "
+             "codec decoded (read_frames + iter_frames) per video frame; the limit is 1.0 (each frame once, ever). "
+             "probe_frames: the header check and PyAV's 3-frame check, once per file (not in the ratios).",
+             f"whole_video: features extracted once per video (clips of {span} frames tiling it), every epoch, "
+             "validation and evaluation read them. windows: the windowed path with its feature cache (train_T "
+             "windows on a fixed grid, val_T windows overlapping by half for validation and evaluation).",
+             f"Warm epochs (2nd on): whole videos {whole['warm_epoch_s']:.3f} s vs windows {win['warm_epoch_s']:.3f} s: "
+             f"{win['warm_epoch_s'] / max(whole['warm_epoch_s'], 1e-9):.1f}x. Backbone clips over fit + evaluate: "
+             f"{whole['clips_with_eval']} vs {win['clips_with_eval']}."]
+    return dict(title="Two stages vs windows: decoding, backbone clips, epochs", rows=rows, notes=notes,
+                summary=dict(codec_whole=whole["codec_per_frame_with_eval"], codec_windows=win["codec_per_frame_with_eval"],
+                             warm_speedup=win["warm_epoch_s"] / max(whole["warm_epoch_s"], 1e-9)))
+
+
+def _real_videos() -> list[Path]:
+    folder = project_root().parent / "shared" / "videos"
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTS) if folder.is_dir() else []
+
+
+def bench_extract(ctx) -> dict:
+    from kit.data.inputs import video_records
+    from kit.features.backbones import load_backbone
+    from kit.features.extract import extract, store_for
+
+    bb = load_backbone("tiny", img_size=ctx.img_size, frame_step=RunConfig().frame_step)
+    sets = [("demo", load_records(ctx.demo))]
+    real = _real_videos()
+    if real:
+        sets.append(("real", video_records(real)))
+    rows = []
+    for name, records in sets:
+        for r in records:  # warm: probing, PyAV's check, the OS file cache
+            next(iter_frames(r.video_path, bb.resize))
+        decode_s = extract_s = 0.0
+        for rep in range(ctx.extract_reps):
+            t0 = time.perf_counter()
+            for r in records:
+                for _ in iter_frames(r.video_path, bb.resize):
+                    pass
+            t1 = time.perf_counter()
+            extract(records, bb, store_for(bb, records[0].video_path.parent, ctx.work / f"x{name}{rep}"),
+                    progress=False)
+            decode_s, extract_s = decode_s + t1 - t0, extract_s + time.perf_counter() - t1
+        n = sum(r.num_frames for r in records) * ctx.extract_reps
+        size = sorted({f"{r.width}x{r.height}" for r in records})
+        rows.append(dict(data=name, videos=len(records), frames=n // ctx.extract_reps, sizes=",".join(size),
+                         decode_fps=n / decode_s, extract_fps=n / extract_s, ratio=decode_s / extract_s))
+    notes = [f"decode: iter_frames of every video with the tiny backbone's geometry ({bb.resize.describe()}), "
+             f"nothing else. extract: kit.features.extract.extract into a fresh store (decode in a thread, clips of "
+             f"{bb.span} frames, batches of 8 through the tiny backbone at {ctx.img_size} px, spread and written as "
+             f"float16 (D, L)). {ctx.extract_reps} repetition(s), the two interleaved. ratio = extraction frames/s "
+             "over decode frames/s (goal: >= 0.8, decode-bound)."]
+    return dict(title="Extraction vs a bare sequential decode", rows=rows, notes=notes,
+                summary=dict(ratio_min=min(r["ratio"] for r in rows)))
+
+
+def save_videomae_base(folder: Path) -> Path:
+    """VideoMAE-base for Kinetics (its real config, RANDOM weights) and its processor, saved like a checkpoint."""
+    import torch
+    from transformers import VideoMAEConfig, VideoMAEForVideoClassification, VideoMAEImageProcessor
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = VideoMAEForVideoClassification(VideoMAEConfig(use_mean_pooling=True, num_labels=400))
+    model.save_pretrained(folder)
+    VideoMAEImageProcessor().save_pretrained(folder)  # shortest edge 224, centre crop 224, ImageNet mean/std
+    return folder
+
+
+def bench_videomae(ctx) -> dict:
+    if not ctx.base_videos:
+        return dict(title="VideoMAE-base (random weights): uncached vs cached epochs", rows=[dict(
+            path="-", videos=0, frames=0, skipped=1.0, uncached_s=0.0, cached_s=0.0)],
+            notes=["skipped in --quick mode: VideoMAE-base runs at about 2-3 s per clip on 2 CPU cores"],
+            summary={})
+    folder = save_videomae_base(ctx.work / "videomae-base")
+    data = _subset(ctx, ctx.base_videos)
+    frames = sum(r.num_frames for r in load_records(data))
+    rows = []
+    for pipeline in ("whole_video", "windows"):
+        cfg = RunConfig(data_root=str(data), backbone="videomae", backbone_path=str(folder), epochs=3,
+                        pipeline=pipeline, val_fraction=0.0, test_fraction=0.0, train_T=64, val_T=64,
+                        output_dir=str(ctx.work / f"base_{pipeline}"), run_name="bench", seed=0, img_size=224)
+        with counting_clips() as clips:
+            t0 = time.perf_counter()
+            h, _ = measured_fit(cfg)
+            fit_s = time.perf_counter() - t0
+        warm = float(h.train_s.iloc[1:].median())
+        if pipeline == "whole_video":  # extraction is what the first epoch of a windowed run pays for
+            uncached = fit_s - float(h.train_s.sum() + h.val_s.sum()) + float(h.train_s.iloc[0])
+        else:
+            uncached = float(h.train_s.iloc[0])
+        rows.append(dict(path=pipeline, videos=ctx.base_videos, frames=frames, clips=clips["clips"],
+                         uncached_s=uncached, cached_s=warm, ratio=uncached / max(warm, 1e-9)))
+    notes = [f"VideoMAE-base for Kinetics-400 (VideoMAEConfig(use_mean_pooling=True), 86 M parameters, RANDOM "
+             f"weights), saved with save_pretrained and loaded with load_backbone('videomae', path=...). "
+             f"{ctx.base_videos} demo videos ({frames} frames) at 224 px, all training, 3 epochs, CPU.",
+             "whole_video: uncached = extracting the features + one epoch on them; cached = a later epoch. windows: "
+             "the first epoch (decode + backbone for every window, cache filled) against later ones (cache hits)."]
+    return dict(title="VideoMAE-base (random weights): uncached vs cached epochs", rows=rows, notes=notes,
+                summary={r["path"]: r["ratio"] for r in rows})
+
+
+def _subset(ctx, n: int) -> Path:
+    """The first ``n`` demo videos, without splits.csv (linked, not copied)."""
+    data = ctx.work / f"subset_{n}"
+    for sub in ("Videos", "Annotations", "Poses"):
+        (data / sub).mkdir(parents=True, exist_ok=True)
+        for f in sorted((ctx.demo / sub).glob("demo_*"))[:n]:
+            if not (data / sub / f.name).exists():
+                (data / sub / f.name).symlink_to(f.resolve())
+    return data
+
+
+def long_video(path: Path, frames: int, size: tuple[int, int]) -> Path:
+    """A synthetic video of ``frames`` frames (moving shapes on a gradient), written with OpenCV."""
+    w, h = size
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (w, h))
+    yy, xx = np.mgrid[0:h, 0:w]
+    for f in range(frames):
+        img = np.stack([(xx + f) % 256, (yy + 2 * f) % 256, np.full_like(xx, (3 * f) % 256)], -1).astype(np.uint8)
+        cv2.circle(img, (int(w / 2 + w / 3 * np.sin(f / 20)), h // 2), h // 6, (255, 255, 255), -1)
+        out.write(img)
+    out.release()
+    return path
+
+
+def bench_serving(ctx) -> dict:
+    rows = []
+    t_import, _ = _python("import kit.results.evaluate")
+    for pipeline, run in ctx.runs.items():
+        secs, proc = _python(KIT, "evaluate", "--run", str(run), "--split", "val")
+        rows.append(dict(what=f"evaluate, {pipeline} run", frames=0, seconds=secs, import_s=t_import,
+                         backbone_built=float("Using the tiny backbone" in proc.stderr), peak_rss_mb=_rss(proc),
+                         rise_mb=0.0, whole_video_mb=0.0))
+    run = ctx.runs["whole_video"]
+    cfg = RunConfig.load(run / "config.json")
+    base = _rss(_python("import kit.results.predict")[1])
+    w, h = ctx.long_size
+    for n in ctx.long_frames:
+        video = long_video(ctx.work / f"long_{n}.mp4", n, ctx.long_size)
+        secs, proc = _python(KIT, "predict", "--run", str(run), str(video), "--out", str(ctx.work / f"pred_{n}"))
+        peak = _rss(proc)
+        rows.append(dict(what=f"predict, {n} frames {w}x{h}", frames=n, seconds=secs, import_s=0.0,
+                         backbone_built=float("Using the tiny backbone" in proc.stderr), peak_rss_mb=peak,
+                         rise_mb=peak - base, whole_video_mb=n * h * w * 3 / 2**20))
+    notes = [f"evaluate: `python -m kit evaluate --split val` in a fresh process on each run of the two-stage "
+             f"section; import_s: a process that only imports kit.results.evaluate ({t_import:.1f} s). "
+             "backbone_built: whether the tiny backbone was loaded (its warning in the log).",
+             f"predict: a synthetic mp4v video through `python -m kit predict` in a fresh process (the whole_video "
+             f"run, img_size {cfg.img_size}); peak_rss_mb: the process's peak resident memory; rise_mb: minus the "
+             f"peak of a process that only imports kit.results.predict ({base:.0f} MiB); whole_video_mb: the video "
+             "decoded whole, uint8 at its size, what holding it would cost. A rise that does not grow with the "
+             "frames is bounded memory."]
+    return dict(title="Evaluate and predict: startup on extracted features, memory on long videos", rows=rows,
+                notes=notes, summary={})
+
+
+KIT = "import runpy, sys; sys.argv = ['kit'] + sys.argv[1:]; runpy.run_module('kit', run_name='__main__', alter_sys=True)"
+
+
+def _python(code: str, *args: str) -> tuple[float, subprocess.CompletedProcess]:
+    """Runs ``code`` in a fresh interpreter; it prints its peak resident memory at exit."""
+    wrapped = ("import atexit, resource\natexit.register(lambda: print('PEAK_RSS_KB', "
+               "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True))\n" + code)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", wrapped, *args], cwd=project_root(), capture_output=True, text=True,
+                          timeout=1800)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{code[:60]} {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-1500:]}")
+    return time.perf_counter() - t0, proc
+
+
+def _rss(proc: subprocess.CompletedProcess) -> float:
+    for line in proc.stdout.splitlines():
+        if line.startswith("PEAK_RSS_KB"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no peak memory reported (exit {proc.returncode}): {proc.stderr[-1500:]}")
