@@ -347,6 +347,17 @@ def test_live_frontend_needs_a_jupyter_server_session_and_a_frontend_that_takes_
     assert seen == {(True, True): "True", (True, False): "False", (False, True): "False", (False, False): "False"}
 
 
+def test_log_lines_stay_on_stderr_in_a_shell(capsys):
+    """Outside a kernel every line goes to stderr as before (kernels: info on stdout, see the run below)."""
+    from kit.log import in_kernel, setup_logging
+
+    log = setup_logging()
+    log.info("[info] a progress line")
+    log.warning("[warn] a warning")
+    out, err = capsys.readouterr()
+    assert not in_kernel() and out == "" and "[info] a progress line" in err and "[warn] a warning" in err
+
+
 # --- executing them -------------------------------------------------------------------------------
 def papermill(name: str, dest: Path, cwd: Path, **params) -> nbformat.NotebookNode:
     """Runs one notebook with the papermill command line, as a user would; fails on any failing cell."""
