@@ -33,11 +33,13 @@ DATASET_FORMATS = ("auto", "kit", "mstcn")
 RECIPES = ("", "mstcn")
 OPTIMIZERS = ("adamw", "adam")
 LR_SCHEDULES = ("cosine", "constant")
+REPORT_TO = ("none", "tensorboard", "trackio")
 
 # The fields whose value is one of a fixed set (the CLI offers them as choices).
 CHOICES = {"model_type": MODEL_TYPES, "backbone": BACKBONES, "visual_mode": VISUAL_MODES, "pipeline": PIPELINES,
            "resize_mode": RESIZE_MODES, "feature_dtype": FEATURE_DTYPES, "mixed_precision": MIXED_PRECISION,
-           "dataset_format": DATASET_FORMATS, "recipe": RECIPES, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES}
+           "dataset_format": DATASET_FORMATS, "recipe": RECIPES, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES,
+           "report_to": REPORT_TO}
 
 
 @dataclass
@@ -105,6 +107,7 @@ class RunConfig:
     run_name: str = ""  # "" = a timestamped name
     resume: bool = False  # continue the run in <output_dir>/<run_name> from last.pt
     overwrite: bool = False  # start <run_name> afresh: the kit's files of the old run move to <run>/.replaced-<time>/
+    report_to: str = "none"  # none | tensorboard (event files in <run>/tensorboard) | trackio (when installed)
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -128,6 +131,7 @@ class RunConfig:
         for name, typ in field_types().items():
             if typ is float and not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"RunConfig.{name} must be a finite number, got {getattr(self, name)}")
+        _check_choice("report_to", self.report_to, REPORT_TO)
         for name in ("num_frames", "frame_step", "sample_rate", "img_size", "train_T", "val_T", "epochs", "batch_size",
                      "grad_accum", "tcn_channels", "tcn_layers", "tcn_stages", "pose_dim", "split_index"):
             if getattr(self, name) < 1:

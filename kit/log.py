@@ -1,6 +1,8 @@
 """The kit's log: one ``logging.getLogger("kit")`` whose ``[info]``/``[warn]`` lines show in shells and
 notebooks, and a run's ``train.log`` beside it.
 
+Shells: every line on stderr. Notebooks (a Jupyter kernel): ``[info]`` on stdout, warnings on stderr.
+
 Every module logs through ``log = logging.getLogger("kit")``; :func:`setup_logging` attaches a console
 handler once (unless the application configured logging itself) and :func:`log_to_file` adds the
 run's log file (replacing a previous run's).
@@ -15,7 +17,12 @@ log = logging.getLogger("kit")
 
 
 class _ConsoleHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is now (notebooks and pytest replace it)."""
+    """Writes to whatever ``sys.stderr`` (or ``sys.stdout``) is now: notebooks and pytest replace them.
+
+    In a shell every line goes to stderr, as logging does (stdout stays for a command's results).
+    In a Jupyter kernel ``[info]`` lines go to stdout: JupyterLab paints stderr pink, as errors, and
+    an ordinary progress line is not one; warnings and errors stay on stderr.
+    """
 
     @property
     def stream(self):
@@ -24,6 +31,19 @@ class _ConsoleHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, _):
         pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            stream = sys.stdout if record.levelno < logging.WARNING and in_kernel() else sys.stderr
+            stream.write(self.format(record) + self.terminator)
+            stream.flush()
+        except Exception:  # noqa: BLE001 - logging must never break the program (logging's own rule)
+            self.handleError(record)
+
+
+def in_kernel() -> bool:
+    """Whether output goes to a Jupyter kernel's streams (ipykernel replaces ``sys.stdout``)."""
+    return type(sys.stdout).__module__.startswith("ipykernel")
 
 
 def setup_logging() -> logging.Logger:

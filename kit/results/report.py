@@ -29,8 +29,10 @@ def config_summary(cfg: RunConfig, output: bool = True) -> str:
              backbone_choice(cfg),
              f"[info] Model: {cfg.model_type}, visual_mode={cfg.visual_mode}, use_pose={cfg.use_pose}, "
              f"freeze_backbone={cfg.freeze_backbone}, img_size={cfg.img_size}",
-             f"[info] Training: {cfg.epochs} epochs, windows train_T={cfg.train_T} / val_T={cfg.val_T}, "
-             f"batch_size={cfg.batch_size}, lr={cfg.lr}, seed={cfg.seed}"]
+             f"[info] Training: {cfg.epochs} epochs, pipeline={cfg.resolved_pipeline} ("
+             + ("whole videos, features extracted once" if cfg.resolved_pipeline == "whole_video"
+                else f"windows train_T={cfg.train_T} / val_T={cfg.val_T}")
+             + f"), batch_size={cfg.batch_size}, lr={cfg.lr}, seed={cfg.seed}"]
     if output:
         lines.append(f"[info] Output: {resolve_path(cfg.output_dir) / (cfg.run_name or '<timestamped run name>')}")
     return "\n".join(lines)

@@ -107,7 +107,7 @@ RESULTS = ("last.pt", "best.pt", "history.csv", "metrics.json")  # a run that ha
 RUN_FILES = ("config.json", "labels.json", "splits.json", "history.csv", "metrics.json", "last.pt", "best.pt",
              "train.log", "eval_*.json", "predictions", "figures", ".*.tmp")  # what the kit writes in a run
 LOCK = ".lock"
-RESUMABLE = ("epochs", "num_workers", "resume", "overwrite", "output_dir", "run_name")  # may change on --resume
+RESUMABLE = ("epochs", "num_workers", "resume", "overwrite", "output_dir", "run_name", "report_to")  # may change
 
 
 @dataclass
@@ -228,8 +228,9 @@ def resumed_config(cfg: RunConfig, out: Path) -> RunConfig:
         raise RunError(f"--resume continues {out} with its saved config.json, but these differ: "
                        f"{'; '.join(clash)}. Drop them, or start a new run_name.")
     epochs = cfg.epochs if cfg.epochs != default.epochs else saved.epochs
+    report_to = cfg.report_to if cfg.report_to != default.report_to else saved.report_to
     return saved.replace(resume=True, overwrite=False, epochs=epochs, num_workers=cfg.num_workers,
-                         output_dir=cfg.output_dir, run_name=cfg.run_name)
+                         output_dir=cfg.output_dir, run_name=cfg.run_name, report_to=report_to)
 
 
 def lock_run(run: str | Path, what: str):

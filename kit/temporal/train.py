@@ -29,6 +29,7 @@ from kit.data.video import codec_frames, converted_frames
 from kit.data.contract import unseen_labels
 from kit.features.extract import backbone_for, ensure_features, mixed_precision
 from kit.files import append_history, load_checkpoint, read_history, save_checkpoint, write_json
+from kit.temporal import tracking
 from kit.temporal.metrics import segment_metrics
 from kit.temporal.model import build_model, class_weights_from_counts, segmentation_loss
 from kit.temporal.optim import build_optimizer, lr_at, param_groups
@@ -95,6 +96,7 @@ def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
     from accelerate.utils import gather_object, set_seed
 
     main = acc.is_main_process
+    tracking.start(acc, cfg, out)  # report_to: TensorBoard / trackio through Accelerate's trackers
     set_seed(cfg.seed)
 
     # --- data ---------------------------------------------------------------------------------
@@ -175,7 +177,7 @@ def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
         decoded = {"frames_decoded": converted_frames() - converted_frames(decode0),  # resized for the backbone
                    "frames_grabbed": codec_frames() - codec_frames(decode0)}  # decoded by the codec
         t1 = time.perf_counter()
-        val = _validate(acc, model, path, splits["val"], vocab, gather_object)
+        val, preds = _validate(acc, model, path, splits["val"], vocab, gather_object)
         done = epoch + 1  # epochs are numbered from 1 everywhere a person reads them
         hits, misses = path.counters()
         row = {"epoch": done, **train, **val, "train_s": t1 - t0, "val_s": time.perf_counter() - t1,
@@ -193,6 +195,7 @@ def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
         rngs = gather_object([rng_state()]) if acc.num_processes > 1 else [rng_state()]
         if main:
             append_history(out / "history.csv", row)
+            tracking.log_epoch(acc, row, step, preds, vocab)  # [tracking] epoch scalars, confusion, timelines
             log.info("[epoch %d/%d] %s", done, cfg.epochs, " ".join(f"{k}={v:.4g}" for k, v in row.items()
                                                       if k != "epoch" and isinstance(v, float)))
             state = {"model": acc.unwrap_model(model).checkpoint_state(),
@@ -259,7 +262,9 @@ def _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, ep
             optimizer.zero_grad()
             if acc.sync_gradients:
                 step += 1
-        total += loss.item()
+        value = loss.item()
+        tracking.log_step(acc, value, optimizer, step)  # [tracking] train/loss, train/lr per optimizer step
+        total += value
         n += 1
         items += len(batch["mask"])
         bar.set_postfix(loss=f"{total / n:.3f}", per_s=f"{items / (time.perf_counter() - t0):.1f}")
@@ -270,9 +275,9 @@ def _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, ep
             "lr": lr_at(max(step - 1, 0), total_steps, cfg.warmup_steps, cfg.lr, cfg.lr_schedule), "step": step}
 
 
-def _validate(acc, model, path, records, vocab, gather_object) -> dict:
+def _validate(acc, model, path, records, vocab, gather_object) -> tuple[dict, list]:
     if not records:
-        return {}
+        return {}, []
     inner = acc.unwrap_model(model)
     mine = records[acc.process_index::acc.num_processes]
     preds = path.predict(inner, mine, vocab, acc.device) if mine else []
@@ -283,7 +288,7 @@ def _validate(acc, model, path, records, vocab, gather_object) -> dict:
         g = [v.labels[task] for v in preds]
         for k, v in segment_metrics(p, g).items():
             row[f"val_{task}_{k}"] = float(v)
-    return row
+    return row, preds  # [tracking] preds: the figures of the epoch
 
 
 def _class_weights(records, vocab) -> dict[str, torch.Tensor]:
