@@ -169,6 +169,8 @@ def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
     # --- epochs -------------------------------------------------------------------------------
     for epoch in range(start_epoch, cfg.epochs):
         path.set_epoch(epoch)
+        if hasattr(loader, "set_epoch"):  # Accelerate's loader calls dataset.set_epoch(its own count) on each
+            loader.set_epoch(epoch)       # pass, a count that restarts at 0 on --resume: give it the epoch
         decode0 = dict(DECODE_STATS)  # deltas, not a reset: a caller may count a whole run's decoding
         hits0, misses0 = path.counters()
         t0 = time.perf_counter()
