@@ -150,9 +150,19 @@ def cmd_predict(argv: list[str]) -> int:
 
 
 def cmd_crossval(argv: list[str]) -> int:
-    from kit.results.crossval import main_crossval
+    p = train_parser("python -m kit crossval", "Train and evaluate every fold of a dataset in the MS-TCN layout; "
+                     "print the per-fold table and the mean +/- std over folds.")
+    p.add_argument("--folds", type=int, nargs="*", default=None, help="fold numbers (default: every fold there)")
+    p.add_argument("--background", nargs="*", default=[], help="class names left out of edit and F1@k "
+                   "(MS-TCN's eval.py: background)")
+    args = vars(p.parse_args(argv))
+    folds, background = args.pop("folds"), args.pop("background")
+    from kit.results.crossval import crossval, to_markdown
 
-    return main_crossval(argv)
+    res = crossval(config_of(args), folds, background)
+    print(to_markdown(res))
+    print(f"\nwritten: {res['written']} (and .json)")
+    return 0
 
 
 COMMANDS = {"train": cmd_train, "extract": cmd_extract, "evaluate": cmd_evaluate, "predict": cmd_predict,

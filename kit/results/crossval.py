@@ -11,7 +11,6 @@ Which checkpoint is scored: as in MS-TCN, the last epoch's when the fold has no 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import time
@@ -78,20 +77,3 @@ def to_markdown(result: dict) -> str:
                                                      for c in COLUMNS) + " |")
     return "\n".join([f"{result['task']} task, {len(result['folds'])} fold(s) of {result['data_root']}; "
                       f"{result['date']}.", ""] + head + body + [mean])
-
-
-def main_crossval(argv: list[str]) -> int:
-    """``python -m kit crossval [RunConfig flags] [--folds N ...] [--background CLASS ...]``."""
-    from kit.__main__ import config_of, train_parser
-
-    p = train_parser(prog="python -m kit crossval", description="Train and evaluate every fold of a dataset in "
-                     "the MS-TCN layout; print the per-fold table and the mean +/- std over folds.")
-    p.add_argument("--folds", type=int, nargs="*", default=None, help="fold numbers (default: every fold there)")
-    p.add_argument("--background", nargs="*", default=[], help="class names left out of edit and F1@k "
-                   "(MS-TCN's eval.py: background)")
-    args = vars(p.parse_args(argv))
-    folds, background = args.pop("folds"), args.pop("background")
-    res = crossval(config_of(args), folds, background)
-    print(to_markdown(res))
-    print(f"\nwritten: {res['written']} (and .json)")
-    return 0
