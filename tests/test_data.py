@@ -16,7 +16,7 @@ import kit.data.video as video
 from kit.data import (DECODE_STATS, IGNORE_INDEX, DataError, build_vocab,
                       load_records, probe_video, read_frames, reset_decode_stats, split_records,
                       tasks_of, validate)
-from kit.data.contract import UNSEEN, unseen_labels
+from kit.data.labels import UNSEEN, unseen_labels
 from kit.data.windows import Window, WindowDataset, collate, eval_windows, train_windows, uniform_indices
 
 

@@ -162,10 +162,10 @@ def test_shape_walkthrough_2d(tmp_path):
 
 
 def test_sampling_slider_draws_the_backbones_positions(tiny, monkeypatch):
-    import kit.results.plots
+    import kit.results.input_view
 
     drawn = []
-    monkeypatch.setattr(kit.results.plots, "sampling_positions",
+    monkeypatch.setattr(kit.results.input_view, "sampling_positions",
                         lambda T, positions: drawn.append((T, positions.tolist())) or Figure())
     box = ki.sampling_slider(tiny, T=100, max_T=300)
     slider = box.children[0]

@@ -21,7 +21,8 @@ import kit.results.overlay as overlay  # noqa: E402
 from kit.data import VIDEO_EXTS, probe_video  # noqa: E402
 from kit.data.mstcn import read_result  # noqa: E402
 from kit.files import atomic_path  # noqa: E402
-from kit.results.plots import barcode, class_colors  # noqa: E402
+from kit.results.barcode import barcode  # noqa: E402
+from kit.results.plots import class_colors  # noqa: E402
 from kit.results.prediction_view import prediction_frame, prediction_scrubber  # noqa: E402
 
 VOCAB = {"action": ["idle", "pour milk", "stir"], "stance": ["standing", "sitting"]}

@@ -249,7 +249,7 @@ def test_unlabelled_gaps_separate_segments_and_count_neither_way():
 
 
 def test_unseen_classes_are_errors_and_macro_f1_is_over_the_ground_truths_classes():
-    UNSEEN = -1  # kit.data.contract.UNSEEN: a validation label the training split never had
+    UNSEEN = -1  # kit.data.labels.UNSEEN: a validation label the training split never had
     gt = [[0, 0, UNSEEN, UNSEEN]]
     pred = [[0, 0, 0, 0]]
     assert frame_accuracy(pred, gt) == 50.0  # not 100: the unseen frames count as errors

@@ -1,4 +1,5 @@
-"""kit.results.plots: each function returns a Figure with the expected axes, titles and saved PNG."""
+"""kit.results.plots and kit.results.input_view: each function returns a Figure with the expected axes,
+titles and saved PNG."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ import torch  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+import kit.results.input_view as input_view  # noqa: E402
 import kit.results.plots as plots  # noqa: E402
 from kit.data import load_records, read_frames  # noqa: E402
 from kit.temporal.model import COCO17_EDGES  # noqa: E402
@@ -125,19 +127,19 @@ def test_sampled_and_pose_frames_of_a_window(records, tmp_path):
     rec = records[0]
     idx = 10 + uniform_indices(64, 16)  # the 16 frames the backbone reads from a window at 10
     frames = read_frames(rec.video_path, idx, 64)  # (16, 3, 64, 64)
-    fig = plots.sampled_frames(frames, idx, save=tmp_path / "s.png")
+    fig = input_view.sampled_frames(frames, idx, save=tmp_path / "s.png")
     assert len(fig.axes) == 16
     assert [ax.get_title() for ax in fig.axes] == [f"frame {int(i)}" for i in idx]
     assert fig.axes[0].images[0].get_array().shape == (64, 64, 3)
     assert is_png(tmp_path / "s.png")
-    hwc = plots.sampled_frames(frames.permute(0, 2, 3, 1).numpy()[:5], ncols=4)
+    hwc = input_view.sampled_frames(frames.permute(0, 2, 3, 1).numpy()[:5], ncols=4)
     assert len(hwc.axes) == 5
-    fig = plots.pose_frames(frames, rec.keypoints[idx.numpy()], idx, video_size=(rec.width, rec.height),
+    fig = input_view.pose_frames(frames, rec.keypoints[idx.numpy()], idx, video_size=(rec.width, rec.height),
                             run_dir=tmp_path)
     assert len(fig.axes) == 16 and fig.axes[3].get_title() == f"frame {int(idx[3])}"
     assert is_png(tmp_path / "figures" / "pose_frames.png")
     with pytest.raises(ValueError, match="frames must be"):
-        plots.sampled_frames(np.zeros((4, 5, 6), np.uint8))
+        input_view.sampled_frames(np.zeros((4, 5, 6), np.uint8))
 
 
 # --- synthetic inputs ---------------------------------------------------------------------------
@@ -146,14 +148,14 @@ def test_pose_frames_skips_missing_joints():
     kp[..., 2] = 0.9
     kp[0, 0, 2] = 0.0  # frame 0: the nose has score 0
     kp[1, 9, 0] = np.nan  # frame 1: the left wrist is NaN
-    fig = plots.pose_frames(np.zeros((2, 32, 32, 3), np.uint8), kp)
+    fig = input_view.pose_frames(np.zeros((2, 32, 32, 3), np.uint8), kp)
     edges0 = sum(0 not in e for e in COCO17_EDGES)
     edges1 = sum(9 not in e for e in COCO17_EDGES)
     assert len(fig.axes[0].get_lines()) == edges0 + 1  # limbs + one line of joint markers
     assert len(fig.axes[1].get_lines()) == edges1 + 1
     assert len(fig.axes[0].get_lines()[-1].get_xdata()) == 16
     assert fig.axes[0].get_xlim() == (-0.5, 31.5)  # the image's extent, not the skeleton's
-    alone = plots.pose_frames(None, kp[:, :, :2])  # (S, J, 2): no scores, skeleton only
+    alone = input_view.pose_frames(None, kp[:, :, :2])  # (S, J, 2): no scores, skeleton only
     assert len(alone.axes[0].get_lines()) == len(COCO17_EDGES) + 1
 
 
@@ -193,30 +195,30 @@ def test_token_norms_panels_per_time_step(tmp_path):
 
     bb = load_backbone("tiny", img_size=32, num_frames=16)
     tokens = bb.tokens(torch.randint(0, 255, (1, 16, 3, 32, 32), dtype=torch.uint8))  # (1, 8*2*2, 64)
-    fig = plots.token_norms(tokens, grid=bb.token_grid, save=tmp_path / "n.png")
+    fig = input_view.token_norms(tokens, grid=bb.token_grid, save=tmp_path / "n.png")
     assert len(fig.axes) == 8 + 1  # one panel per tubelet time step, and the colour bar
     assert [ax.get_title() for ax in fig.axes[:8]] == [f"t'={t}" for t in range(8)]
     expected = tokens[0].norm(dim=-1).reshape(8, 2, 2).numpy()
     np.testing.assert_allclose(np.asarray(fig.axes[3].images[0].get_array()), expected[3], rtol=1e-5)
     assert is_png(tmp_path / "n.png")
     grid = np.random.default_rng(0).normal(size=(3, 4, 5, 6))  # (T', h, w, D)
-    assert len(plots.token_norms(grid).axes) == 3 + 1
+    assert len(input_view.token_norms(grid).axes) == 3 + 1
     with_cls = np.random.default_rng(0).normal(size=(2, 1 + 2 * 3 * 3, 8))
-    assert len(plots.token_norms(with_cls, grid=(2, 3, 3)).axes) == 2 + 1
+    assert len(input_view.token_norms(with_cls, grid=(2, 3, 3)).axes) == 2 + 1
     per_frame = np.random.default_rng(0).normal(size=(2, 4, 9, 8))  # 2D backbone (B, F, N, D)
-    assert len(plots.token_norms(per_frame, grid=(4, 3, 3)).axes) == 4 + 1
+    assert len(input_view.token_norms(per_frame, grid=(4, 3, 3)).axes) == 4 + 1
     with pytest.raises(ValueError, match="expected 2\\*3\\*3 = 18 tokens"):
-        plots.token_norms(np.zeros((1, 20, 8)), grid=(2, 3, 3))
+        input_view.token_norms(np.zeros((1, 20, 8)), grid=(2, 3, 3))
     with pytest.raises(ValueError, match="needs grid"):
-        plots.token_norms(np.zeros((1, 20, 8)))
+        input_view.token_norms(np.zeros((1, 20, 8)))
 
 
 def test_sampling_positions(tmp_path):
-    fig = plots.sampling_positions(64, save=tmp_path / "p.png")
+    fig = input_view.sampling_positions(64, save=tmp_path / "p.png")
     ax = fig.axes[0]
     assert ax.get_title() == "16 of 64 frames sampled"
     marks = ax.get_lines()[0].get_xdata()
     assert list(marks) == uniform_indices(64, 16).tolist()
     assert is_png(tmp_path / "p.png")
-    custom = plots.sampling_positions(10, positions=[0, 9])
+    custom = input_view.sampling_positions(10, positions=[0, 9])
     assert custom.axes[0].get_title() == "2 of 10 frames sampled"

@@ -22,38 +22,30 @@ validation video) are warnings: logged by :func:`load_records`, rows of level ``
 :func:`validate`. Folder names ``Videos``/``Annotations``/``Poses`` and the ``.npy`` suffix match in
 any case. Nothing here writes to user files.
 
+This module scans the folders, reads the annotation CSVs and builds the :class:`VideoRecord` list;
+the rest has its own module: :mod:`kit.data.poses` (keypoints), :mod:`kit.data.splits`
+(train/val/test) and :mod:`kit.data.labels` (vocabularies, ``IGNORE_INDEX``, ``UNSEEN``).
+
 Legend: ``L`` frames in a video, ``T`` frames in a window, ``S`` frames decoded for a window,
 ``J`` joints, ``H = W = img_size``, ``B`` windows in a batch.
 """
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.data.video import DataError, note_loaded, probe_video, problem
+from kit.data.poses import _KP_COL, _csv_keypoints, _pose_files, _read_pose
+from kit.data.splits import _no_val_warning, _read_splits, _splits_path, split_records
+from kit.data.video import VIDEO_EXTS, DataError, _os_fix, _os_reason, note_loaded, probe_video, problem, warning
 
 log = logging.getLogger("kit")
 
-__all__ = ["IGNORE_INDEX", "COCO17_EDGES", "VIDEO_EXTS", "DataError", "VideoRecord", "load_records", "validate",
-           "split_records", "build_vocab", "tasks_of", "encode_labels", "unseen_labels", "UNSEEN"]
+__all__ = ["DataError", "VideoRecord", "load_records", "validate"]
 
-IGNORE_INDEX = -100  # torch's cross-entropy default: unlabeled
-UNSEEN = -1  # a label the training split never had: skipped by the loss, an error for the metrics
-# COCO-17 keypoints: 0 nose, 1-2 eyes, 3-4 ears, 5-6 shoulders, 7-8 elbows, 9-10 wrists,
-# 11-12 hips, 13-14 knees, 15-16 ankles (left first). The official COCO skeleton, 0-based, in
-# the standard drawing order (limbs first).
-COCO17_EDGES: tuple[tuple[int, int], ...] = (
-    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7),
-    (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
-)
-VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
-SPLIT_NAMES = ("train", "val", "test")
 _FRAME_COLS = ("frame", "start_frame", "end_frame")
-_KP_COL = re.compile(r"^kp(\d+)_(x|y|score)$")
 _UNLABELED = {"", "nan", "none", "null", "na", "n/a", "#n/a"}  # compared lower-case; spreadsheets' "no label"
 MIN_LABELED = 0.5  # warn when a CSV gives an action to fewer than this share of its video's frames
 
@@ -124,17 +116,6 @@ def validate(data_root: str | Path = "", annotations: str | Path = "", videos: s
     rows = sorted(({**p, "level": p.get("level", "error")} for p in problems), key=lambda p: p["level"] != "error")
     report = pd.DataFrame(rows, columns=["file", "row", "column", "problem", "fix", "level"])
     return report.astype({"row": "Int64"})  # line numbers, <NA> where a problem has none
-
-
-def warning(file, problem_: str, fix: str, row: int | None = None, column: str | None = None) -> dict:
-    """A report row of level ``warning``: nothing is wrong enough to stop, but labels are lost."""
-    return {**problem(file, problem_, fix, row, column), "level": "warning"}
-
-
-def _no_val_warning(where, n: int) -> dict:
-    return warning(where, f"no validation video (0 of {n} videos): best.pt is chosen on the training loss and "
-                   "metrics.json holds only that", "mark some videos `val` in splits.csv, or set val_fraction > 0 "
-                   "(with at least 2 videos)")
 
 
 def _subdir(root: Path | None, name: str, problems: list[dict]) -> Path | None:
@@ -223,38 +204,6 @@ def _scan(data_root, annotations, videos, poses, stems=None) -> tuple[list[Video
         problems.append(problem(pose_dir or ann_dir, f"keypoints have different joint counts {sorted(joints)}",
                                 "use one skeleton (the same J) for every video"))
     return records, problems
-
-
-def _pose_files(pose_dir: Path, video_stems: set[str], problems: list[dict], wanted) -> dict[str, Path]:
-    """``{video stem: pose file}``: ``<stem>.npy`` in any case of the suffix; a stem matching a
-    video only up to case is used with a warning; a file matching no video is reported."""
-    files: dict[str, Path] = {}
-    for p in sorted(pose_dir.iterdir()):
-        if p.suffix.lower() != ".npy" or p.name[0] == ".":
-            continue
-        if p.stem in files:
-            problems.append(problem(p, f"two pose files for {p.stem} ({files[p.stem].name}, {p.name})",
-                                    "keep one <stem>.npy per video"))
-        files[p.stem] = p
-    by_lower = {}
-    for v in video_stems:
-        by_lower.setdefault(v.lower(), []).append(v)
-    out, unmatched = {}, []
-    for stem, p in files.items():
-        if stem in video_stems:
-            out[stem] = p
-        elif len(by_lower.get(stem.lower(), [])) == 1 and by_lower[stem.lower()][0] not in files:
-            video = by_lower[stem.lower()][0]
-            out[video] = p
-            problems.append(warning(p, f"matches video {video} only up to case: used for it",
-                                    f"rename it to {video}.npy"))
-        elif wanted is None:
-            unmatched.append(p)
-    if unmatched:
-        problems.append(warning(pose_dir, f"{len(unmatched)} pose file(s) match no video and are ignored: "
-                                f"{', '.join(p.name for p in unmatched[:5])}{' ...' if len(unmatched) > 5 else ''}",
-                                "name each <video stem>.npy"))
-    return out
 
 
 def _read_annotation(path: Path, meta, problems: list[dict]):
@@ -378,214 +327,3 @@ def _frame_numbers(col: pd.Series, path: Path, name: str, n: int, meta, problems
     return num.astype(np.int64)
 
 
-def _csv_keypoints(df, kp_cols, frames, n, path, problems) -> np.ndarray | None:
-    """``(L, J, 3)`` from ``kp{j}_x, kp{j}_y[, kp{j}_score]`` columns of a per-frame CSV."""
-    if frames is None:
-        problems.append(problem(path, "keypoint columns in a segment CSV", "put keypoints in a per-frame CSV "
-                                "or in Poses/<stem>.npy", column=kp_cols[0]))
-        return None
-    joints = sorted({int(_KP_COL.match(c).group(1)) for c in kp_cols})
-    J = len(joints)
-    missing = [f"kp{j}_{a}" for j in range(J) for a in "xy" if f"kp{j}_{a}" not in df.columns]
-    if joints != list(range(J)) or missing:
-        problems.append(problem(path, f"keypoint columns incomplete (joints {joints}, missing {missing})",
-                                "give kp{j}_x and kp{j}_y for every joint j = 0..J-1", column=kp_cols[0]))
-        return None
-    out = np.full((n, J, 3), np.nan, np.float32)
-    for j in range(J):
-        for a, name in enumerate(("x", "y", "score")):
-            c = f"kp{j}_{name}"
-            if c not in df.columns:
-                out[frames, j, a] = 1.0  # no score column: every given joint is trusted
-                continue
-            raw = df[c].str.strip()
-            num = pd.to_numeric(raw, errors="coerce")
-            bad = np.flatnonzero(num.isna().to_numpy() & (raw != "").to_numpy())
-            if len(bad):
-                problems.append(problem(path, f"non-numeric keypoint {raw.iloc[bad[0]]!r}", "write numbers, "
-                                        "or leave the cell empty for a missing joint", bad[0] + 2, c))
-                return None
-            out[frames, j, a] = num.to_numpy(dtype=np.float32)
-    return _clean_pose(out)
-
-
-def _read_pose(path: Path, n: int, problems: list[dict]) -> np.ndarray | None:
-    fix = f"save a float array of shape ({n}, J, 2 or 3) with numpy.save: one row of joints per frame"
-    try:
-        a = np.load(path, allow_pickle=False)
-    except OSError as e:
-        problems.append(problem(path, f"cannot be read: {_os_reason(path, e)}", _os_fix(e)))
-        return None
-    except (ValueError, EOFError) as e:
-        problems.append(problem(path, f"not a readable .npy array ({e})", fix))
-        return None
-    if isinstance(a, np.lib.npyio.NpzFile):  # np.load goes by content: a .npz archive saved under .npy
-        keys = list(a.files)
-        a.close()
-        problems.append(problem(path, f"is a .npz archive (arrays {keys}), not a .npy array",
-                                f"save the keypoints with numpy.save (not savez), e.g. np.save(path, archive[{keys[0]!r}])"
-                                if keys else fix))
-        return None
-    if a.dtype.kind not in "fiu" or a.ndim != 3 or a.shape[2] not in (2, 3) or a.shape[0] != n:
-        problems.append(problem(path, f"keypoints of shape {a.shape} and dtype {a.dtype}; the video has {n} "
-                                "frames, so expected (num_frames, J, 2|3) = "
-                                f"({n}, J, 2|3)", fix + " (pad frames without a pose with NaN)"))
-        return None
-    return _clean_pose(a)
-
-
-def _os_reason(path: Path, e: OSError) -> str:
-    if isinstance(e, IsADirectoryError) or path.is_dir():
-        return "it is a folder, not a file"
-    if isinstance(e, PermissionError):
-        return "permission denied"
-    return e.strerror or str(e)
-
-
-def _os_fix(e: OSError) -> str:
-    if isinstance(e, PermissionError):
-        return "make it readable (e.g. chmod a+r FILE) or run as a user who may read it"
-    if isinstance(e, IsADirectoryError):
-        return "move the folder out, or put the file there instead"
-    return "check the file and the disk it is on"
-
-
-def _clean_pose(a: np.ndarray) -> np.ndarray:
-    """``(L, J, 2|3)`` -> ``(L, J, 3)`` float32; joints with a NaN or inf become 0, 0, score 0."""
-    a = a.astype(np.float32)
-    if a.shape[2] == 2:
-        a = np.concatenate([a, np.ones_like(a[..., :1])], -1)  # (L, J, 3): no score = trusted
-    a[~np.isfinite(a).all(-1)] = 0.0
-    return a
-
-
-# --- splits and vocabularies -------------------------------------------------------------------
-def split_records(records: list[VideoRecord], splits: str | Path = "", val_fraction: float = 0.2,
-                  test_fraction: float = 0.0, seed: int = 0, quiet: bool = False) -> dict[str, list[VideoRecord]]:
-    """``{"train", "val", "test"}`` lists of records: from a splits CSV, else a seeded split by video.
-
-    Without ``splits``, ``splits.csv`` next to the Annotations folder is used when it exists. The
-    seeded split gives at least one validation video whenever there are two or more videos. An
-    empty ``val`` split is logged as a warning (unless ``quiet``).
-    """
-    out = _split(records, splits, val_fraction, test_fraction, seed)
-    if not out["val"] and records and not quiet:
-        w = _no_val_warning(_splits_path(records, splits) or "the split", len(records))
-        log.warning(f"[warn] {w['file']}: {w['problem']} ({w['fix']})")
-    return out
-
-
-def _split(records, splits, val_fraction, test_fraction, seed) -> dict[str, list[VideoRecord]]:
-    path = _splits_path(records, splits)
-    if path is not None:
-        problems: list[dict] = []
-        table = _read_splits(path, [r.stem for r in records], problems)
-        if problems:
-            raise DataError.of(problems)
-        out = {s: [r for r in records if table[r.stem] == s] for s in SPLIT_NAMES}
-        if not out["train"]:
-            raise DataError.of([problem(path, "no video in the train split", "mark some videos `train`")])
-        return out
-    n = len(records)
-    n_val, n_test = round(n * val_fraction), round(n * test_fraction)
-    if n >= 2 and val_fraction > 0:
-        n_val = max(1, n_val)
-    if n >= 3 and test_fraction > 0:
-        n_test = max(1, n_test)
-    while n_val + n_test >= n > 0:  # keep a training video; give up test before val
-        if n_test:
-            n_test -= 1
-        else:
-            n_val -= 1
-    order = np.random.default_rng(seed).permutation(n)  # stable across platforms (PCG64)
-    which = np.array(["train"] * n, dtype=object)
-    which[order[:n_val]] = "val"
-    which[order[n_val:n_val + n_test]] = "test"
-    return {s: [r for r, w in zip(records, which) if w == s] for s in SPLIT_NAMES}
-
-
-def _splits_path(records, splits, data_root="") -> Path | None:
-    if str(splits):
-        return Path(splits)
-    guess = (Path(data_root) if str(data_root) else
-             records[0].annotation_path.parent.parent if records else None)
-    return guess / "splits.csv" if guess is not None and (guess / "splits.csv").is_file() else None
-
-
-def _read_splits(path: Path, stems: list[str], problems: list[dict]) -> dict[str, str]:
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except OSError as e:
-        problems.append(problem(path, f"cannot be read: {_os_reason(path, e)}", _os_fix(e)))
-        return {}
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as e:
-        problems.append(problem(path, f"not a readable CSV ({str(e).strip().splitlines()[-1]})",
-                                "write a CSV with header video,split"))
-        return {}
-    df.columns = [str(c).strip() for c in df.columns]
-    if not {"video", "split"} <= set(df.columns):
-        problems.append(problem(path, f"columns {list(df.columns)}, expected video,split",
-                                "name the columns `video` and `split`"))
-        return {}
-    table: dict[str, str] = {}
-    for i, (v, s) in enumerate(zip(df["video"].str.strip(), df["split"].str.strip().str.lower())):
-        stem = Path(v).stem if Path(v).suffix.lower() in VIDEO_EXTS + (".csv",) else v
-        if s not in SPLIT_NAMES:
-            problems.append(problem(path, f"split {s!r} for {v}", "use train, val or test", i + 2, "split"))
-        elif stem not in stems:
-            problems.append(problem(path, f"no annotated video named {stem!r}", "fix the name or delete the "
-                                    "row", i + 2, "video"))
-        elif table.get(stem, s) != s:
-            problems.append(problem(path, f"{stem} is in two splits ({table[stem]}, {s})", "keep one row "
-                                    "per video", i + 2, "video"))
-        table.setdefault(stem, s)
-    missing = [s for s in stems if s not in table]
-    if missing and not problems:
-        problems.append(problem(path, f"videos missing from the splits file: {missing[:10]}",
-                                "add a row `<video>,train|val|test` for each", column="video"))
-    return table
-
-
-def tasks_of(records: list[VideoRecord]) -> list[str]:
-    """``action``, then every other label column that has at least one label in ``records``."""
-    tasks = ["action"]
-    for r in records:
-        tasks += [t for t in r.labels if t not in tasks and any(r.labels[t])]
-    return tasks
-
-
-def build_vocab(train_records: list[VideoRecord], tasks: list[str]) -> dict[str, list[str]]:
-    """Sorted class names seen in the training videos, per task (labels only in val are ignored)."""
-    vocab = {}
-    for t in tasks:
-        vocab[t] = sorted({v for r in train_records for v in r.labels.get(t, ()) if v})
-        if not vocab[t]:
-            raise DataError.of([problem(f"task {t!r}", f"no labeled frame in the {len(train_records)} "
-                                        "training videos", "label some training frames, change the split, or "
-                                        "drop the column (model_type='action_only' keeps only action)", column=t)])
-    return vocab
-
-
-def encode_labels(labels: list[str] | None, classes: list[str], n: int) -> np.ndarray:
-    """Label strings -> class indices ``(L,)``: unlabeled -> ``IGNORE_INDEX``, a label not in
-    ``classes`` (never seen in training) -> ``UNSEEN``, which the loss skips and the metrics count as
-    an error."""
-    if labels is None:
-        return np.full(n, IGNORE_INDEX, np.int64)
-    index = {c: k for k, c in enumerate(classes)}
-    return np.array([IGNORE_INDEX if not v else index.get(v, UNSEEN) for v in labels], np.int64)
-
-
-def unseen_labels(records: list[VideoRecord], vocab: dict[str, list[str]]) -> dict[str, dict[str, int]]:
-    """``{task: {label: frames}}`` of labels in ``records`` that ``vocab`` (the training split's) lacks."""
-    out: dict[str, dict[str, int]] = {}
-    for task, classes in vocab.items():
-        known = set(classes)
-        counts: dict[str, int] = {}
-        for r in records:
-            for v in r.labels.get(task, ()):
-                if v and v not in known:
-                    counts[v] = counts.get(v, 0) + 1
-        if counts:
-            out[task] = dict(sorted(counts.items()))
-    return out

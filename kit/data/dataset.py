@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.config import RunConfig, resolve_path
-from kit.data.contract import VideoRecord, load_records, split_records
+from kit.data.contract import VideoRecord, load_records
 from kit.data.demo import demo_root
 from kit.data.mstcn import is_mstcn_layout, load_mstcn
+from kit.data.splits import split_records
 
 log = logging.getLogger("kit")
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kit.data.contract import COCO17_EDGES as EDGES
+from kit.data.poses import COCO17_EDGES as EDGES
 from kit.errors import KitError
 
 ACTIONS = ("idle", "walk_left", "walk_right", "jump", "wave")

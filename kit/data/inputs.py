@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from kit.data.contract import VIDEO_EXTS, VideoRecord, _read_pose
-from kit.data.video import DataError, probe_video, problem
+from kit.data.contract import VideoRecord
+from kit.data.poses import _read_pose
+from kit.data.video import VIDEO_EXTS, DataError, probe_video, problem
 
 
 def video_paths(paths: Iterable[str | Path]) -> list[Path]:

@@ -23,6 +23,9 @@ the frames, and the number of frames, that OpenCV's sequential decoding gives. B
 frames with a :class:`~kit.data.resize.Resize` (an ``int`` size keeps :func:`read_frames`' original
 square squash).
 
+Bad input raises a :class:`DataError`; :func:`problem` and :func:`warning` make the rows of the
+validation report it carries (``kit.data.validate``), with the OS's reason when a file cannot be read.
+
 Legend: ``S`` frames requested, ``H = W = size``.
 """
 from __future__ import annotations
@@ -59,6 +62,7 @@ _AV_AGREES: dict[str, bool] = {}
 AV_CHECK_FRAMES = 3  # leading frames pyav_agrees compares with OpenCV, pixel for pixel
 BACKENDS = ("auto", "pyav", "opencv")
 _LOADED: dict[str, str] = {}  # resolved path -> video_key when its records were loaded (note_loaded)
+VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm")  # the files read as videos (suffix in any case)
 SEEK_CHECK_FRAME = 90  # probe a seek this deep (or mid-video): past the first keyframe group of many encoders
 
 
@@ -94,6 +98,11 @@ class FrameRangeError(DataError, IndexError):
 def problem(file, problem: str, fix: str, row: int | None = None, column: str | None = None) -> dict:
     """One row of a validation report; ``row`` is a 1-based line number in ``file``."""
     return dict(file=str(file), row=None if row is None else int(row), column=column, problem=problem, fix=fix)
+
+
+def warning(file, problem_: str, fix: str, row: int | None = None, column: str | None = None) -> dict:
+    """A report row of level ``warning``: nothing is wrong enough to stop, but labels are lost."""
+    return {**problem(file, problem_, fix, row, column), "level": "warning"}
 
 
 @dataclass(frozen=True)
@@ -177,6 +186,22 @@ def _unopenable(path: Path) -> dict:
     return problem(path, "OpenCV/FFmpeg cannot open it as a video (not a video, or damaged: an MP4 cut short "
                    "loses its index)", "re-export or re-encode it (e.g. ffmpeg -i in -c:v libx264 out.mp4), or "
                    "remove it and its CSV")
+
+
+def _os_reason(path: Path, e: OSError) -> str:
+    if isinstance(e, IsADirectoryError) or path.is_dir():
+        return "it is a folder, not a file"
+    if isinstance(e, PermissionError):
+        return "permission denied"
+    return e.strerror or str(e)
+
+
+def _os_fix(e: OSError) -> str:
+    if isinstance(e, PermissionError):
+        return "make it readable (e.g. chmod a+r FILE) or run as a user who may read it"
+    if isinstance(e, IsADirectoryError):
+        return "move the folder out, or put the file there instead"
+    return "check the file and the disk it is on"
 
 
 def probe_video(path: str | Path) -> VideoMeta:

@@ -15,7 +15,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from kit.data.contract import IGNORE_INDEX, VideoRecord, encode_labels
+from kit.data.contract import VideoRecord
+from kit.data.labels import IGNORE_INDEX, encode_labels
 from kit.data.resize import Resize  # noqa: F401  (a type in a signature)
 from kit.data.video import read_frames, video_key
 

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from kit.config import CHECKPOINTS, positive_int
-from kit.data.contract import unseen_labels
+from kit.data.labels import unseen_labels
 from kit.data.mstcn import write_result
 from kit.errors import ConfigError, RunMissing
 from kit.files import read_json, write_json

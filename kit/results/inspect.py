@@ -174,7 +174,7 @@ def keypoints_at(record: VideoRecord, indices) -> np.ndarray:
 
 def frame_view(record: VideoRecord, frame: int, img_size: int = 256):
     """One frame with its pose drawn on it and its labels in the title. Returns a Figure."""
-    from kit.results.plots import pose_frames
+    from kit.results.input_view import pose_frames
 
     frame = int(np.clip(frame, 0, record.num_frames - 1))
     img = read_frames(record.video_path, [frame], img_size)  # (1, 3, H, W)
@@ -299,11 +299,11 @@ def shape_walkthrough(backbone: Backbone, video: torch.Tensor, modes: tuple[str,
 
 def sampling_slider(backbone: Backbone, T: int = 180, max_T: int = 600):
     """An ipywidgets slider over the window length ``T`` showing which frames the backbone decodes
-    (``kit.results.plots.sampling_positions`` of ``backbone.sample_positions(T)``)."""
+    (``kit.results.input_view.sampling_positions`` of ``backbone.sample_positions(T)``)."""
     import ipywidgets as widgets
     from IPython.display import display
 
-    from kit.results.plots import sampling_positions
+    from kit.results.input_view import sampling_positions
 
     lo = backbone.num_frames
     slider = widgets.IntSlider(value=int(np.clip(T, lo, max_T)), min=lo, max=max(max_T, lo), description="T",

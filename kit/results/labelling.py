@@ -12,7 +12,7 @@ so a file with its final name is complete):
     <stem>.segments.csv      task, segment, start_frame, end_frame (inclusive), start_s, end_s,
                              duration_s, frames, label, mean_prob
     <stem>.txt               MS-TCN's result file of the action task (spaces in names -> "_")
-    <stem>.png               the barcode (kit.results.plots.barcode)
+    <stem>.png               the barcode (kit.results.barcode.barcode)
     <stem>.overlay.mp4       with overlay=True (.webm when only a VP9/VP8 encoder works)
 
 Legend: ``L`` frames of the video, ``K`` classes of a task.
@@ -29,8 +29,8 @@ from kit.data.mstcn import write_result
 from kit.data.video import probe_video
 from kit.files import atomic_path
 from kit.log import log
+from kit.results.barcode import barcode, label_runs, top_labels
 from kit.results.overlay import write_overlay
-from kit.results.plots import barcode, label_runs, top_labels
 
 __all__ = ["frame_table", "segments_table", "summary_table", "read_frame_table", "mstcn_labels", "output_paths",
            "outputs_done", "write_video_outputs"]

@@ -38,7 +38,8 @@ import numpy as np
 from kit.data.video import DataError, probe_video, problem
 from kit.files import atomic_path
 from kit.log import log
-from kit.results.plots import class_colors, top_labels
+from kit.results.barcode import top_labels
+from kit.results.plots import class_colors
 
 MIN_WIDTH = 320  # narrower videos are scaled up by a whole factor so that the text stays legible
 BROWSER_CODECS = ("h264", "vp9", "vp8")

@@ -16,8 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from kit.data.video import probe_video, read_frames
+from kit.results.barcode import label_runs
 from kit.results.labelling import read_frame_table
-from kit.results.plots import UNLABELED, class_colors, label_runs
+from kit.results.plots import UNLABELED, class_colors
 
 __all__ = ["frame_tasks", "prediction_frame", "prediction_scrubber"]
 

@@ -9,7 +9,7 @@ macro-F1 and the confusion matrix leave them out; in edit and F1@k an unlabelled
 *separates* segments, like a background run, and counts neither as a hit nor as a miss (the
 predicted frames inside it belong to no segment). Dropping them instead would merge two instances
 of a class on either side of a gap into one. Ground-truth labels the model never saw in training
-(``UNSEEN`` = -1 from ``kit.data.contract.encode_labels``) are ordinary classes here: never
+(``UNSEEN`` = -1 from ``kit.data.labels.encode_labels``) are ordinary classes here: never
 predicted, they count as errors in every metric.
 
 - frame accuracy: correct frames / all labelled frames, pooled over videos (MS-TCN's ``eval.py``).

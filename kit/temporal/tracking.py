@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from kit.config import RunConfig
-from kit.data.contract import IGNORE_INDEX
+from kit.data.labels import IGNORE_INDEX
 from kit.temporal.metrics import confusion
 
 PROJECT = "kit"  # trackio's project; TensorBoard needs none (one folder per run)

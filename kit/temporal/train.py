@@ -26,7 +26,7 @@ import torch
 from kit.config import RunConfig, check_task_weights
 from kit.data import DECODE_STATS, build_vocab, tasks_of
 from kit.data.video import codec_frames, converted_frames
-from kit.data.contract import unseen_labels
+from kit.data.labels import unseen_labels
 from kit.features.extract import backbone_for, ensure_features, mixed_precision
 from kit.files import append_history, load_checkpoint, read_history, save_checkpoint, write_json
 from kit.temporal import tracking

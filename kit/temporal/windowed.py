@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from kit.config import RunConfig, resolve_path
-from kit.data.contract import IGNORE_INDEX, VideoRecord
+from kit.data.contract import VideoRecord
+from kit.data.labels import IGNORE_INDEX
 from kit.data.video import video_key
 from kit.data.windows import Window, WindowDataset, collate, eval_windows, jittered, shuffled, train_windows
 from kit.features.backbones import Backbone
