@@ -465,3 +465,23 @@ def test_no_action_labels_in_training_videos(data_copy):
     assert tasks_of(recs[:1]) == ["action", "stance"]
     with pytest.raises(DataError, match="'action'.*no labeled frame in the 1 training videos"):
         build_vocab(recs[:1], tasks_of(recs[:1]))
+
+
+def test_the_split_follows_split_seed_not_the_training_seed(demo_root, tmp_path):
+    """Trying another training seed keeps the held-out videos (issue 13.7): only split_seed moves them."""
+    from kit.config import RunConfig
+    from kit.data.dataset import run_data
+
+    root = tmp_path / "nosplits"  # the demo data without its splits.csv: the seeded split decides
+    root.mkdir()
+    for sub in ("Videos", "Annotations", "Poses"):
+        (root / sub).symlink_to(demo_root / sub)
+
+    def split(**kw):
+        data = run_data(RunConfig(data_root=str(root), val_fraction=0.2, test_fraction=0.2, **kw))
+        return {name: sorted(r.stem for r in recs) for name, recs in data.splits.items()}
+
+    base = split()
+    assert base["test"] and base["val"]
+    assert all(split(seed=s) == base for s in (1, 7, 123))
+    assert any(split(split_seed=s) != base for s in (1, 2, 3, 4, 5))

@@ -58,6 +58,7 @@ def test_evaluate_val_best(trained_run):
     res = json.loads((trained_run / "eval_val.json").read_text())  # written by the fixture
     check_result(res, trained_run, "val", "best")
     assert set(res) >= {"action", "stance", "videos", "frames", "checkpoint", "split"}
+    assert res["on_selection_split"] is True and res["selection_split"] == "val"  # optimistic, and says so
     # the best checkpoint reproduces the validation scores training logged for its epoch
     logged = json.loads((trained_run / "metrics.json").read_text())
     assert res["epoch"] == logged["epoch"]
@@ -68,6 +69,7 @@ def test_evaluate_val_best(trained_run):
 def test_evaluate_last_checkpoint_of_the_newest_run(trained_run):
     res = evaluate(None, split="test", checkpoint="last", output_dir=trained_run.parent)  # None: newest run
     check_result(res, trained_run, "test", "last")
+    assert res["on_selection_split"] is False  # nothing was chosen on the test videos
     assert res["epoch"] == 2  # epochs completed: numbered from 1
     assert json.loads((trained_run / "eval_test.json").read_text()) == res
 

@@ -259,6 +259,8 @@ def test_two_process_run_counts_the_same_global_batches(demo10, tmp_path):
     assert (h1.processes, h2.processes) == (1, 2)
     assert h1.global_batches == h2.global_batches == math.ceil(n / batch)
     assert h1.videos == h2.videos == n  # each process extracted its share of the features, then all trained
+    rng = torch.load(tmp_path / "two" / "last.pt", map_location="cpu", weights_only=True)["rng"]
+    assert isinstance(rng, list) and len(rng) == 2  # each process's random state, restored per rank on resume
 
 
 def test_cached_embeddings_fills_only_what_is_missing():
