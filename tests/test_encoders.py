@@ -290,7 +290,7 @@ def test_extraction_of_a_real_video_equals_processor_and_model(kind, ckpts, offl
     The library's processor sees every full-size frame once (a frame's pixels do not depend on the
     others in its clip), the model each clip of the kit's tiling; both are spread to frames alike.
     """
-    from kit.data.video import iter_frames
+    from kit.data.stream import iter_frames
     from kit.features.extract import extract_video
     from kit.features.store import FeatureStore
 

@@ -1,4 +1,4 @@
-"""kit.data.resize / kit.data.video: frame geometry (vs the HF processor) and the one-pass decoder."""
+"""kit.data.resize / kit.data.video / kit.data.stream: frame geometry (vs the HF processor), one-pass decoding."""
 from __future__ import annotations
 
 import itertools
@@ -11,9 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
+import kit.data.stream as stream
 import kit.data.video as video
 from kit.data.resize import _scale
-from kit.data.video import DECODE_STATS, DataError, Resize, iter_frames, probe_video, read_frames, reset_decode_stats
+from kit.data.stream import iter_frames
+from kit.data.video import DECODE_STATS, DataError, Resize, probe_video, read_frames, reset_decode_stats
 
 SHARED = ["demo.mp4", "demo_skeleton.mp4", "rawvideo_part_0.mp4", "test.avi", "test.mp4"]
 
@@ -56,7 +58,7 @@ def hf_pixels(rgb: np.ndarray, pil: bool = False, **kw) -> np.ndarray:
 
 @pytest.fixture
 def fresh_pyav_checks(monkeypatch):
-    monkeypatch.setattr(video, "_AV_AGREES", {})
+    monkeypatch.setattr(stream, "_AV_AGREES", {})
 
 
 # --- Resize ---------------------------------------------------------------------------------------
@@ -275,19 +277,19 @@ def test_a_disagreeing_pyav_falls_back(shared_videos, monkeypatch, fresh_pyav_ch
     n = probe_video(path).num_frames
     if fault == "drop_first":  # caught before the pass: the first frames differ
         reset_decode_stats()
-        assert not video.pyav_agrees(path)
+        assert not stream.pyav_agrees(path)
         assert assert_same_stream(iter_frames(path), opencv_frames(path), path.name) == n
         assert (DECODE_STATS["iter_pyav"], DECODE_STATS["iter_opencv"]) == (0, 1)
         return
     # an extra frame at the end: only the count of a full pass shows it
-    assert video.pyav_agrees(path)
+    assert stream.pyav_agrees(path)
     with pytest.raises(DataError, match=rf"rawvideo_part_0.mp4.*more than {n} frames.*OpenCV"):
         sum(1 for _ in iter_frames(path))
-    assert not video.pyav_agrees(path)  # the file is marked: the next pass decodes with OpenCV
+    assert not stream.pyav_agrees(path)  # the file is marked: the next pass decodes with OpenCV
     reset_decode_stats()
     assert assert_same_stream(iter_frames(path), opencv_frames(path), path.name) == n
     assert DECODE_STATS["iter_opencv"] == 1
-    monkeypatch.setattr(video, "_AV_AGREES", {})
+    monkeypatch.setattr(stream, "_AV_AGREES", {})
     assert len(list(iter_frames(path, stop=n - 1, backend="pyav"))) == n - 1  # a partial pass is not affected
 
 

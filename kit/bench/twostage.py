@@ -23,7 +23,8 @@ import numpy as np
 from kit.bench.common import measured_fit
 from kit.config import RunConfig, project_root
 from kit.data import VIDEO_EXTS, load_records, reset_decode_stats
-from kit.data.video import DECODE_STATS, codec_frames, converted_frames, iter_frames
+from kit.data.stream import iter_frames
+from kit.data.video import DECODE_STATS, codec_frames, converted_frames
 
 
 @contextlib.contextmanager

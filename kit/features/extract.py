@@ -1,6 +1,6 @@
 """Whole-video feature extraction: each video decoded once, each clip embedded once, per-frame features out.
 
-For every video: ONE sequential decode pass (``kit.data.video.iter_frames``, frames given the
+For every video: ONE sequential decode pass (``kit.data.stream.iter_frames``, frames given the
 backbone's geometry as they are decoded), clips of ``num_frames`` frames every ``frame_step`` frames
 tiling the video (``Backbone.clip_starts``), batches of ``batch_size`` clips through the backbone,
 then the clips' vectors spread to one column per frame (``Backbone.spread``) and written as
@@ -31,7 +31,8 @@ import torch
 
 from kit.config import RunConfig, resolve_path
 from kit.data.contract import VideoRecord
-from kit.data.video import DataError, iter_frames, probe_video, problem
+from kit.data.stream import iter_frames
+from kit.data.video import DataError, probe_video, problem
 from kit.features.backbones import Backbone, load_backbone
 from kit.features.store import FeatureStore, write_info
 
