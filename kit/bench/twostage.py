@@ -237,9 +237,13 @@ KIT = "import runpy, sys; sys.argv = ['kit'] + sys.argv[1:]; runpy.run_module('k
 
 
 def _python(code: str, *args: str) -> tuple[float, subprocess.CompletedProcess]:
-    """Runs ``code`` in a fresh interpreter; it prints its peak resident memory at exit."""
-    wrapped = ("import atexit, resource\natexit.register(lambda: print('PEAK_RSS_KB', "
-               "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True))\n" + code)
+    """Runs ``code`` in a fresh interpreter; it prints its peak resident memory at exit.
+
+    The peak is ``VmHWM`` of ``/proc/self/status``, this process's own address space: ``ru_maxrss`` would
+    not do, since Linux carries it across ``exec`` from the forked copy of the (large) bench process.
+    """
+    wrapped = ("import atexit, re\natexit.register(lambda: print('PEAK_RSS_KB', re.search(r'VmHWM:\\s+(\\d+)', "
+               "open('/proc/self/status').read()).group(1), flush=True))\n" + code)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", wrapped, *args], cwd=project_root(), capture_output=True, text=True,
                           timeout=1800)
