@@ -1,4 +1,5 @@
-"""kit.results.inspect: the data tables, frame helpers, widgets and backbone measurements of notebooks 01/02."""
+"""kit.results.inspect and kit.results.profiling: the data tables, frame helpers, widgets and backbone
+measurements of notebooks 01/02."""
 from __future__ import annotations
 
 import os
@@ -11,6 +12,7 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import kit.results.inspect as ki  # noqa: E402
+import kit.results.profiling as kp  # noqa: E402
 from kit.features.backbones import load_backbone  # noqa: E402
 from kit.config import RunConfig, project_root  # noqa: E402
 from kit.data import load_records, read_frames, split_records  # noqa: E402
@@ -177,18 +179,18 @@ def test_sampling_slider_draws_the_backbones_positions(tiny, monkeypatch):
 def test_time_forward_reports_time_and_memory_per_clip(tiny):
     tiled = load_backbone("tiny", img_size=32, mode="tokens", frame_step=2)
     tiled(torch.zeros(2, 96, 3, 32, 32, dtype=torch.uint8))  # warm: memory kept from it must not hide the cost
-    res = ki.time_forward(tiled, torch.zeros(2, 96, 3, 32, 32, dtype=torch.uint8), repeats=2, device="cpu")
+    res = kp.time_forward(tiled, torch.zeros(2, 96, 3, 32, 32, dtype=torch.uint8), repeats=2, device="cpu")
     assert res["clips_per_call"] == 2 * tiled.num_clips(96) == 6  # clips of 32 frames tile 96
     assert res["seconds_per_call"] > 0
     assert res["seconds_per_clip"] == pytest.approx(res["seconds_per_call"] / 6, rel=0.01)
     assert res["device"] == "cpu" and "RSS" in res["memory_method"]
     assert res["peak_memory_mb"] > 0 and res["process_peak_mb"] > res["peak_memory_mb"]
     with pytest.raises(ValueError, match="B, T, 3, H, W"):
-        ki.time_forward(tiny, torch.zeros(3, 32, 32))
+        kp.time_forward(tiny, torch.zeros(3, 32, 32))
 
 
 def test_peak_rss_sees_a_large_allocation():
-    with ki._PeakRSS() as rss:
+    with kp._PeakRSS() as rss:
         block = np.ones(200 * 2**20 // 8)  # 200 MiB, touched
         del block
     assert rss.rise > 150 * 2**20

@@ -1,4 +1,5 @@
-"""kit.data.mstcn and kit.data.mstcn_export: the layout of MS-TCN and its successors, in and out."""
+"""kit.data.mstcn, kit.data.feature_files and kit.data.mstcn_export: the layout of MS-TCN and its successors,
+in and out."""
 from __future__ import annotations
 
 import logging
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 
 from kit.data import DataError, VideoRecord
-from kit.data.mstcn import (MAX_ALIGN_FRAMES, RESULT_HEADER, folds_of, is_mstcn_layout, load_features, load_mstcn,
-                            read_result, validate_mstcn, write_result)
+from kit.data.feature_files import load_features
+from kit.data.mstcn import (MAX_ALIGN_FRAMES, RESULT_HEADER, folds_of, is_mstcn_layout, load_mstcn, read_result,
+                            validate_mstcn, write_result)
 from kit.data.mstcn_export import MARKER, kfold_splits, write_mstcn_layout
 
 CLASSES = ["take_cup", "pour_milk", "SIL", "stir"]  # mapping order, deliberately not sorted

@@ -17,8 +17,9 @@ Rules of the reader (:func:`load_mstcn`, :func:`validate_mstcn`):
 
 - Text files may use CRLF, a UTF-8 BOM and trailing blank lines; a blank line *inside* a file is a
   problem (MS-TCN's readers would take it as a label or a video named "").
-- Only ``.npy`` headers are read (shape, dtype); :func:`load_features` reads one array when the
-  trainer needs it and checks it is finite. :func:`validate_mstcn` also scans every array's values.
+- Only ``.npy`` headers are read (shape, dtype); :func:`kit.data.feature_files.load_features` reads
+  one array when the trainer needs it and checks it is finite. :func:`validate_mstcn` also scans
+  every array's values.
 - Features (T_f columns) and ground truth (T_g lines) of different lengths: up to
   :data:`MAX_ALIGN_FRAMES` apart both are cut to the shorter, dropping the tail, as MS-TCN does
   (``batch_gen.py`` line 43, ``min(np.shape(features)[1], len(content))``), with one warning that
@@ -37,10 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from kit.data.contract import VideoRecord
+from kit.data.feature_files import _finite, _npy_header
 from kit.data.video import DataError, problem
 
 log = logging.getLogger("kit")
@@ -142,28 +143,6 @@ def validate_mstcn(root: str | Path, split_index: int | None = None, check_value
     """
     scan = _scan(Path(root), split_index, 0.0, max_gap, check_values)
     return pd.DataFrame(scan.problems, columns=_COLUMNS).astype({"row": "Int64"})
-
-
-def load_features(path: str | Path, num_frames: int | None = None) -> np.ndarray:
-    """One video's ``(D, T)`` features as stored, cut to ``num_frames`` columns; checked finite.
-
-    The trainer subsamples with ``[:, ::sample_rate]`` itself (see :func:`load_mstcn`).
-    """
-    path = Path(path)
-    try:
-        a = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise DataError.of([problem(path, f"not a readable .npy array ({e})", "run validate_mstcn on the "
-                                    "dataset folder: it says what is wrong with the file")]) from None
-    if not isinstance(a, np.ndarray) or a.ndim != 2:
-        raise DataError.of([problem(path, f"not a (D, T) array ({type(a).__name__} {getattr(a, 'shape', '')})",
-                                    "save a 2-D float array with numpy.save")])
-    a = a[:, :num_frames] if num_frames is not None else a
-    bad = np.flatnonzero(~np.isfinite(a).all(0))
-    if len(bad):
-        raise DataError.of([problem(path, f"NaN or inf in {len(bad)} frame(s), first {bad[:5].tolist()} "
-                                    "(columns of the (D, T) array)", "re-extract the features of this video")])
-    return a
 
 
 # --- the scan shared by load and validate ----------------------------------------------------
@@ -372,62 +351,3 @@ def _read_fold(splits: Path, n: int, named: dict, problems: list[dict]) -> dict[
             named.setdefault(stem, (path, i))
             fold[s].append(stem)
     return fold
-
-
-# --- the arrays ------------------------------------------------------------------------------
-def _npy_header(path: Path, problems: list[dict]) -> tuple[tuple[int, int], np.dtype] | None:
-    """``((rows, cols), dtype)`` from the header alone; None (and a problem) for anything but a 2-D float .npy."""
-    fix = "save a float array of shape (D, T) with numpy.save(path, array)"
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        start = f.read(8)
-        f.seek(0)
-        if start.startswith(b"PK\x03\x04"):
-            problems.append(problem(path, "an .npz archive renamed to .npy", "np.load it, take the (D, T) array "
-                                    "out and numpy.save it as .npy"))
-            return None
-        if not start.startswith(b"\x93NUMPY"):
-            what = ("empty (0 bytes)" if not start else "a Python pickle, not .npy (kit loads with "
-                    "allow_pickle=False)" if start[:1] == b"\x80" else f"not a .npy file (starts with {start!r})")
-            problems.append(problem(path, what, fix))
-            return None
-        try:
-            major, _ = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read(f)
-        except (ValueError, OSError, EOFError) as e:
-            problems.append(problem(path, f"unreadable .npy header ({e})", fix))
-            return None
-        offset = f.tell()
-    if dtype.hasobject:
-        problems.append(problem(path, "holds Python objects (a pickle inside .npy; kit loads with allow_pickle=False)",
-                                fix))
-        return None
-    if len(shape) != 2:
-        problems.append(problem(path, f"{len(shape)}-D array of shape {shape}, expected 2-D (D, T)", fix))
-        return None
-    if dtype.kind != "f":
-        problems.append(problem(path, f"dtype {dtype}, expected floats", fix + " (e.g. array.astype('float32'))"))
-        return None
-    need = offset + int(np.prod(shape)) * dtype.itemsize
-    if size < need:
-        problems.append(problem(path, f"truncated: the header promises {need} bytes, the file has {size}",
-                                "copy or extract the file again"))
-        return None
-    return (int(shape[0]), int(shape[1])), dtype
-
-
-def _finite(path: Path, problems: list[dict], rows_per_block: int = 64) -> bool:
-    """Scans the values through a memory map, a block of feature rows at a time."""
-    a = np.load(path, mmap_mode="r", allow_pickle=False)
-    if a.size == 0:
-        return True
-    bad = np.zeros(a.shape[1], bool)
-    for d in range(0, a.shape[0], rows_per_block):
-        bad |= ~np.isfinite(a[d:d + rows_per_block]).all(0)  # (T,) frames with a NaN or inf in this block
-    if bad.any():
-        frames = np.flatnonzero(bad)
-        problems.append(problem(path, f"NaN or inf in {len(frames)} frame(s), first {frames[:5].tolist()} "
-                                "(columns of the (D, T) array)", "re-extract the features of this video"))
-        return False
-    return True

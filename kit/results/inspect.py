@@ -1,12 +1,12 @@
-"""Looking at data and backbones: the tables, widgets and measurements of notebooks 01 and 02.
+"""Looking at data and backbones: the tables and widgets of notebooks 01 and 02.
 
 The notebooks stay thin (a few calls per cell); what they would otherwise compute inline lives
 here, where it is tested (``kit.results.report`` does the same for runs, notebooks 03 and 04):
 
 - data (01): :func:`dataset_root`, :func:`dataset_summary`, :func:`class_counts`,
   :func:`window_frames`, :func:`keypoints_at`, :func:`frame_view`, :func:`frame_scrubber`;
-- backbone (02): :func:`backbone_choice`, :func:`shape_walkthrough`, :func:`sampling_slider`,
-  :func:`time_forward`;
+- backbone (02): :func:`backbone_choice`, :func:`shape_walkthrough`, :func:`sampling_slider`
+  (its time and memory: :func:`kit.results.profiling.time_forward`);
 - both: :func:`project_path` (relative paths from the project root, wherever the kernel runs).
 
 Widgets are plain ipywidgets: they work in JupyterLab and never break a headless (papermill)
@@ -19,11 +19,6 @@ Legend: ``B`` batch, ``T`` frames in a window, ``S`` decoded frames, ``F`` frame
 from __future__ import annotations
 
 import copy
-import ctypes
-import ctypes.util
-import gc
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +34,7 @@ from kit.data.windows import Window, uniform_indices
 
 __all__ = ["project_path", "dataset_root", "dataset_summary", "class_counts", "window_frames", "keypoints_at",
            "frame_view", "frame_scrubber", "backbone_choice", "default_device", "shape_walkthrough",
-           "sampling_slider", "time_forward"]
+           "sampling_slider"]
 
 DEMO_NOTE = "synthetic stick figures: the numbers show that the pipeline works, not how good a model is"
 TINY_NOTE = "Its weights are RANDOM: a smoke test of the pipeline that runs anywhere, not a model"
@@ -318,97 +313,3 @@ def sampling_slider(backbone: Backbone, T: int = 180, max_T: int = 600):
     slider.observe(show, names="value")
     show()
     return widgets.VBox([slider, out])
-
-
-class _PeakRSS:
-    """Peak resident memory (RSS, bytes) of this process while the block runs, sampled every ms.
-
-    ``rise`` is the peak minus the RSS before the block. Freed memory is first handed back to the
-    system (glibc ``malloc_trim``) so that the block has to grow RSS again for what it needs;
-    without that, memory kept from an earlier forward hides the cost. psutil comes with accelerate.
-    """
-
-    method = ("CPU: peak rise of the process's resident memory (RSS) during one forward, sampled every 1 ms "
-              "with psutil after returning freed memory to the system; an estimate")
-
-    def __enter__(self):
-        import psutil
-
-        gc.collect()
-        try:
-            ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
-        except (OSError, AttributeError, TypeError):  # not glibc: measure as is
-            pass
-        proc = psutil.Process()
-        self._read = lambda: proc.memory_info().rss
-        self.base = self.peak = self._read()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.001):
-            self.peak = max(self.peak, self._read())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._read())
-        return False
-
-    @property
-    def rise(self) -> int:
-        return max(0, self.peak - self.base)
-
-
-@torch.no_grad()
-def time_forward(backbone: Backbone, video: torch.Tensor, repeats: int = 3,
-                 device: str | torch.device | None = None) -> dict:
-    """Forward time and peak memory of the backbone on whole windows (inference, no gradients).
-
-    Moves the backbone to ``device`` (default CUDA when available, else CPU). Memory of the
-    first forward: on CUDA ``torch.cuda.max_memory_allocated`` (``peak_memory_mb``: minus what
-    was allocated before, i.e. weights and input; ``process_peak_mb``: all of it); on CPU the
-    resident memory of the process sampled with psutil (``memory_method`` says which). Times
-    are the median of ``repeats`` forwards after that first one.
-
-    Shapes:
-        video ``(B, T, 3, H, W)``; a clip is ``F`` sampled frames, ``B * C`` clips per call.
-    """
-    if video.ndim != 5:
-        raise ValueError(f"video must be (B, T, 3, H, W), got shape {tuple(video.shape)}")
-    device = torch.device(device) if device else default_device()
-    backbone.to(device)
-    video = video.to(device)
-    B, T = video.shape[:2]
-    clips = B * backbone.num_clips(T)
-    cuda = device.type == "cuda"
-    if cuda:
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        backbone(video)
-        torch.cuda.synchronize(device)
-        total = torch.cuda.max_memory_allocated(device)
-        rise, method = total - base, "CUDA: torch.cuda.max_memory_allocated during one forward"
-    else:
-        with _PeakRSS() as rss:
-            backbone(video)
-        rise, total, method = rss.rise, rss.peak, rss.method
-    times = []
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        backbone(video)
-        if cuda:
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t0)
-    sec = float(np.median(times))
-    mib = 2.0**20
-    return {"backbone": backbone.name, "mode": backbone.mode, "device": str(device),
-            "threads": None if cuda else torch.get_num_threads(), "window_T": T, "batch": B,
-            "clips_per_call": clips, "frames_per_clip": backbone.num_frames, "img_size": backbone.img_size,
-            "seconds_per_call": round(sec, 6), "seconds_per_clip": round(sec / clips, 6),
-            "clips_per_second": round(clips / sec, 2), "peak_memory_mb": round(rise / mib, 1),
-            "peak_memory_mb_per_clip": round(rise / mib / clips, 1), "process_peak_mb": round(total / mib, 1),
-            "memory_method": method, "repeats": max(1, repeats)}
