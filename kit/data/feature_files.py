@@ -21,6 +21,8 @@ from kit.data.video import DataError, problem
 def load_features(path: str | Path, num_frames: int | None = None) -> np.ndarray:
     """One video's ``(D, T)`` features as stored, cut to ``num_frames`` columns; checked finite.
 
+    The one loader of stored features: the MS-TCN layout's and the kit's own feature store alike.
+
     The trainer subsamples with ``[:, ::sample_rate]`` itself (see :func:`kit.data.mstcn.load_mstcn`).
     """
     path = Path(path)
@@ -32,6 +34,9 @@ def load_features(path: str | Path, num_frames: int | None = None) -> np.ndarray
     if not isinstance(a, np.ndarray) or a.ndim != 2:
         raise DataError.of([problem(path, f"not a (D, T) array ({type(a).__name__} {getattr(a, 'shape', '')})",
                                     "save a 2-D float array with numpy.save")])
+    if num_frames is not None and a.shape[1] < num_frames:
+        raise DataError.of([problem(path, f"features of shape {a.shape}: fewer columns than the video's {num_frames} "
+                                    "frames", "extract them again (delete the file; extraction rewrites it)")])
     a = a[:, :num_frames] if num_frames is not None else a
     bad = np.flatnonzero(~np.isfinite(a).all(0))
     if len(bad):

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from kit.data.contract import VideoRecord
+from kit.data.feature_files import load_features
 from kit.data.labels import IGNORE_INDEX, encode_labels
 
 
@@ -35,15 +36,6 @@ class VideoPrediction:
 
     def pred(self, task: str) -> np.ndarray:
         return self.probs[task].argmax(1)
-
-
-def load_features(path: str | Path, num_frames: int) -> np.ndarray:
-    """``(D, L)`` features of a video, memory-mapped, cut to the ``num_frames`` the labels have."""
-    a = np.load(path, mmap_mode="r", allow_pickle=False)
-    if a.ndim != 2 or a.shape[1] < num_frames:
-        raise ValueError(f"{path}: features of shape {a.shape}, expected (D, >= {num_frames}); extract them again "
-                         "(delete the file)")
-    return a[:, :num_frames]
 
 
 class SequenceDataset(torch.utils.data.Dataset):
