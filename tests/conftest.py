@@ -34,3 +34,15 @@ def data_copy(demo_root, tmp_path) -> Path:
         for stem in ("demo_000", "demo_001"):
             shutil.copy(demo_root / sub / f"{stem}.{ext}", root / sub / f"{stem}.{ext}")
     return root
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """An empty Hugging Face cache and no hub: the kit must decide from the cache alone."""
+    import kit.features.backbones as kb
+
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    monkeypatch.setattr(kb, "hf_cache", lambda: str(cache))
+    monkeypatch.setattr(kb, "_hub_online", lambda: False)
+    return cache

@@ -38,16 +38,6 @@ def lines(caplog):
     return [r.getMessage() for r in caplog.records if r.name == "kit"]
 
 
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """An empty Hugging Face cache and no hub: the kit must decide from the cache alone."""
-    cache = tmp_path / "hub"
-    cache.mkdir()
-    monkeypatch.setattr(kb, "hf_cache", lambda: str(cache))
-    monkeypatch.setattr(kb, "_hub_online", lambda: False)
-    return cache
-
-
 @pytest.fixture(scope="module")
 def tiny_vit_file(tmp_path_factory):
     file = tmp_path_factory.mktemp("vit") / "model.safetensors"

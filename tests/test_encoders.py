@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 
-import kit.features.backbones as kb
 from kit.features.backbones import load_backbone
 
 from _tiny_models import MEAN, STD, fake_hub_cache, save_tiny_videomae
@@ -83,15 +82,6 @@ def save_tiny(kind: str, folder: Path, seed: int = 0) -> Path:
 def ckpts(tmp_path_factory):
     root = tmp_path_factory.mktemp("encoders")
     return {k: save_tiny(k, root / k) for k in FAMILIES + HEADS}
-
-
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    cache = tmp_path / "hub"
-    cache.mkdir()
-    monkeypatch.setattr(kb, "hf_cache", lambda: str(cache))
-    monkeypatch.setattr(kb, "_hub_online", lambda: False)
-    return cache
 
 
 def load(kind, folder, **kw):
