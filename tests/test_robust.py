@@ -242,9 +242,12 @@ def test_interrupt_names_the_saved_epoch_and_the_resume_command(tmp_path):
 def test_ctrl_c_during_training_exits_130_with_one_message(demo_root, tmp_path):
     flags = ["train", "--data_root", str(demo_root), "--output_dir", str(tmp_path), "--run_name", "sig",
              *[f"--{k}={v}" for k, v in {**TINY, "epochs": 500}.items()]]
+    # A shell without job control starts background jobs with SIGINT ignored, and Python keeps an ignored
+    # SIGINT ignored: give the child the default disposition, as a terminal's Ctrl-C finds it.
     proc = subprocess.Popen([sys.executable, "-m", "kit", *flags], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"})
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     history = tmp_path / "sig" / "history.csv"
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None and not (history.is_file() and history.stat().st_size):
