@@ -53,11 +53,23 @@ def load_hf(src: str, model_id: str, *, mode: str, img_size: int, num_frames: in
         src, config, hf_kw, img_size, num_frames)
     resize, mean, std, proc = processor_resize(src, hf_kw, img_size, resize_mode,
                                                ("AutoVideoProcessor", "AutoImageProcessor"))
+    return hf_backbone(encoder, "hf", family, src, model_id, hf_kw, (resize, mean, std, proc), mode=mode,
+                       num_frames=num_frames, frame_step=frame_step, freeze=freeze)
+
+
+def hf_backbone(encoder: Encoder, name: str, family: str, src: str, model_id: str, hf_kw: dict, preprocessing: tuple,
+                *, mode: str, num_frames: int, frame_step: int, freeze: bool) -> Backbone:
+    """The :class:`Backbone` of a Hugging Face checkpoint's encoder, with the chain's ``[info]`` lines.
+
+    ``preprocessing`` is :func:`~kit.features.backbones.checkpoints.processor_resize`'s ``(resize, mean,
+    std, processor description)``.
+    """
+    resize, mean, std, proc = preprocessing
     log.info(f"[info] Using {family} (3D) backbone from Hugging Face")
     log.info(f"[info] Model: {src}")
     log.info(f"[info] Preprocessing: {proc}; {num_frames} frames every {frame_step} frame(s); pooling: "
              f"{encoder.pooling}")
-    return Backbone(encoder, name="hf", source=model_id if src == model_id else src,
+    return Backbone(encoder, name=name, source=model_id if src == model_id else src,
                     identity=identity(weights_folder(src, hf_kw)), mean=mean, std=std, resize=resize,
                     num_frames=num_frames, frame_step=frame_step, mode=mode, freeze=freeze, processor=proc)
 

@@ -21,8 +21,8 @@ from torch import nn
 
 from kit.config import check_clip_geometry
 from kit.features.backbones.base import Backbone, Encoded, Encoder, pool_mean, resize_positions
-from kit.features.backbones.checkpoints import IMAGENET_MEAN, IMAGENET_STD, identity, make_resize, processor_resize
-from kit.features.backbones.hf import weights_folder
+from kit.features.backbones.checkpoints import IMAGENET_MEAN, IMAGENET_STD, make_resize, processor_resize
+from kit.features.backbones.hf import hf_backbone
 
 log = logging.getLogger("kit")
 
@@ -61,14 +61,9 @@ def load_videomae(src: str, model_id: str, *, mode: str, img_size: int, num_fram
     if config.model_type != "videomae":
         raise ValueError(f"{src} holds a {config.model_type!r} model, not VideoMAE")
     encoder = build(src, config, hf_kw, img_size, num_frames)
-    resize, mean, std, proc = processor_resize(src, hf_kw, img_size, resize_mode)
-    log.info("[info] Using VideoMAE (3D) backbone from Hugging Face")
-    log.info(f"[info] Model: {src}")
-    log.info(f"[info] Preprocessing: {proc}; {num_frames} frames every {frame_step} frame(s); pooled features "
-             f"{'go through fc_norm' if encoder.fc_norm is not None else 'have no fc_norm'}")
-    return Backbone(encoder, name="videomae", source=model_id if src == model_id else src,
-                    identity=identity(weights_folder(src, hf_kw)), mean=mean, std=std, resize=resize,
-                    num_frames=num_frames, frame_step=frame_step, mode=mode, freeze=freeze, processor=proc)
+    return hf_backbone(encoder, "videomae", "VideoMAE", src, model_id, hf_kw,
+                       processor_resize(src, hf_kw, img_size, resize_mode), mode=mode, num_frames=num_frames,
+                       frame_step=frame_step, freeze=freeze)
 
 
 def build(src: str, config, hf_kw: dict, img_size: int, num_frames: int) -> VideoMAEEncoder:
