@@ -71,6 +71,7 @@ class Context:
     base_videos: int = 2  # VideoMAE-base epochs on this many demo videos; 0 = skip
     long_frames: tuple = (1000, 4000)  # predict on synthetic videos of these lengths
     long_size: tuple = (320, 240)
+    real_max_pixels: int = 0  # extraction section: real videos up to this many pixels a frame (0 = all)
     runs: dict = field(default_factory=dict)  # the two-stage section's runs, for the serving section
 
     @classmethod
@@ -79,8 +80,8 @@ class Context:
             work, num_videos=3, img_size=112, loader_T=(120,), loader_windows=2, loader_reps=1, cache_epochs=2,
             fit_kw=dict(img_size=64, train_T=60, val_T=60), matmul_n_cpu=512, matmul_n_gpu=4096,
             tiny_batches=(1,), tiny_reps=1, base_reps=0, gpu_batches=(1, 2), gpu_reps=2, scale_videos=(1, 2),
-            scale_T=(30, 60), scale_T_videos=2, extract_reps=1, base_videos=0, long_frames=(150, 450),
-            long_size=(96, 72))
+            scale_T=(30, 60), scale_T_videos=2, extract_reps=1, base_videos=0, long_frames=(300,),
+            long_size=(96, 72), real_max_pixels=640 * 480)
         ctx.demo = make_demo_data(work / "demo_data", num_videos=ctx.num_videos)
         return ctx
 

@@ -101,9 +101,10 @@ def bench_extract(ctx) -> dict:
 
     bb = load_backbone("tiny", img_size=ctx.img_size, frame_step=RunConfig().frame_step)
     sets = [("demo", load_records(ctx.demo))]
-    real = _real_videos()
+    real = video_records(_real_videos()) if _real_videos() else []
+    real = [r for r in real if not ctx.real_max_pixels or r.width * r.height <= ctx.real_max_pixels]
     if real:
-        sets.append(("real", video_records(real)))
+        sets.append(("real", real))
     rows = []
     for name, records in sets:
         for r in records:  # warm: probing, PyAV's check, the OS file cache
