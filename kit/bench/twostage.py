@@ -101,8 +101,9 @@ def bench_extract(ctx) -> dict:
 
     bb = load_backbone("tiny", img_size=ctx.img_size, frame_step=RunConfig().frame_step)
     sets = [("demo", load_records(ctx.demo))]
-    real = video_records(_real_videos()) if _real_videos() else []
-    real = [r for r in real if not ctx.real_max_pixels or r.width * r.height <= ctx.real_max_pixels]
+    paths = _real_videos()
+    real = [r for r in (video_records(paths) if paths else [])
+            if not ctx.real_max_pixels or r.width * r.height <= ctx.real_max_pixels]
     if real:
         sets.append(("real", real))
     rows = []
