@@ -22,7 +22,8 @@ import json
 import sys
 import traceback
 
-from kit.config import CHOICES, RunConfig, field_help, field_types, json_object, positive_int
+from kit.config import (CHOICES, PATH_FIELDS, RunConfig, cli_path, field_help, field_types, json_object,
+                        positive_int)
 from kit.errors import ConfigError, RunInterrupted, is_expected, one_line
 
 DEBUG_HELP = ("common flags (every command):\n  --debug   on an error, show the full Python traceback instead of "
@@ -63,8 +64,11 @@ def config_from_args(argv: list[str]) -> RunConfig:
 def config_of(args: dict) -> RunConfig:
     """The RunConfig of parsed ``train_parser`` flags: ``--config`` first, the flags given override it."""
     config = args.pop("config")
-    base = RunConfig.load(config).to_dict() if config else {}
+    base = RunConfig.load(cli_path(config)).to_dict() if config else {}
     base.update({k: v for k, v in args.items() if v is not None and k in field_types()})
+    defaults = RunConfig()
+    for name in PATH_FIELDS:  # relative paths (flags, the config file's, the defaults) are from the cwd
+        base[name] = cli_path(base.get(name, getattr(defaults, name)))
     try:
         return RunConfig.from_dict(base)
     except TypeError as e:  # a ConfigTypeError is both; keep the message, drop the traceback
@@ -128,7 +132,7 @@ def cmd_extract(argv: list[str]) -> int:
 def cmd_export(argv: list[str]) -> int:
     p = train_parser("python -m kit export", "Write a dataset in the kit's layout and its features (extracted where "
                      "missing) as the MS-TCN layout: features/, groundTruth/, mapping.txt, splits/.")
-    p.add_argument("--out", required=True, help="the folder to write (new, empty, or an earlier export)")
+    p.add_argument("--out", required=True, type=cli_path, help="the folder to write (new, empty, or an earlier export)")
     p.add_argument("--folds", type=int, default=0, help="0: the kit's split as fold 1; K >= 2: K seeded folds by video")
     p.add_argument("--unlabeled_as", default="", help="a class name for unlabeled frames (default: refuse them)")
     p.add_argument("--clip_batch", type=positive_int, default=8, help="clips per forward pass when extracting "
@@ -153,8 +157,9 @@ def cmd_crossval(argv: list[str]) -> int:
     p = train_parser("python -m kit crossval", "Train and evaluate every fold of a dataset in the MS-TCN layout; "
                      "print the per-fold table and the mean +/- std over folds.")
     p.add_argument("--folds", type=int, nargs="*", default=None, help="fold numbers (default: every fold there)")
-    p.add_argument("--background", nargs="*", default=[], help="class names left out of edit and F1@k "
-                   "(MS-TCN's eval.py: background)")
+    p.add_argument("--background", nargs="*", default=None, metavar="CLASS",
+                   help="class names left out of edit and F1@k; with no name, every class counts (default: the "
+                        "MS-TCN protocol, `background` left out when the data has it, as eval.py)")
     args = vars(p.parse_args(argv))
     folds, background = args.pop("folds"), args.pop("background")
     from kit.results.crossval import crossval, to_markdown

@@ -26,7 +26,7 @@ import statistics
 import time
 from pathlib import Path
 
-from kit.config import BACKBONES, RESIZE_MODES, VISUAL_MODES, RunConfig, resolve_path
+from kit.config import BACKBONES, PATH_FIELDS, RESIZE_MODES, VISUAL_MODES, RunConfig, cli_path, resolve_path
 
 COLUMNS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
 SPEC_KEYS = {"img_size": int, "num_frames": int, "frame_step": int, "resize_mode": str, "path": str}
@@ -256,16 +256,17 @@ def main_compare(argv: list[str]) -> int:
     p.add_argument("--img_size", type=int, default=None,
                    help="backbone resolution unless a spec sets img_size (default 64 on the demo data, else the "
                         "config's)")
-    p.add_argument("--data_root", default=None, help="data ('' = the embedded demo data)")
+    p.add_argument("--data_root", default=None, type=cli_path, help="data ('' = the embedded demo data)")
     p.add_argument("--test_fraction", type=float, default=None,
                    help="held-out share of videos when there is no splits.csv (default: the config's)")
-    p.add_argument("--config", default="", help="a config.json for every other field (the temporal model, lr, ...)")
-    p.add_argument("--output_dir", default=None, help="runs, features and compare/ go here (default outputs)")
+    p.add_argument("--config", default="", type=cli_path, help="a config.json for every other field (the temporal model, lr, ...)")
+    p.add_argument("--output_dir", default=None, type=cli_path, help="runs, features and compare/ go here (default outputs)")
     a = p.parse_args(argv)
     flags = {k: v for k, v in dict(epochs=a.epochs, data_root=a.data_root, test_fraction=a.test_fraction,
                                    output_dir=a.output_dir, img_size=a.img_size).items() if v is not None}
     try:
         base = (RunConfig.load(a.config) if a.config else RunConfig(epochs=40)).replace(**flags)
+        base = base.replace(**{k: cli_path(getattr(base, k)) for k in PATH_FIELDS})  # relative: from the cwd
         if a.img_size is None and base.uses_demo_data and not a.config:
             base = base.replace(img_size=64)  # the demo's 128 px frames and the tiny backbone
         result = compare(base, tuple(a.backbones), tuple(dict.fromkeys(a.visual_modes)),

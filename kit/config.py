@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ RECIPES = ("", "mstcn")
 OPTIMIZERS = ("adamw", "adam")
 LR_SCHEDULES = ("cosine", "constant")
 REPORT_TO = ("none", "tensorboard", "trackio")
+
+TINY_PATCH, TINY_TUBELET = 16, 2  # the tiny backbone's patch and tubelet sizes (kit.features.backbones.videomae)
 
 # The fields whose value is one of a fixed set (the CLI offers them as choices).
 CHOICES = {"model_type": MODEL_TYPES, "backbone": BACKBONES, "visual_mode": VISUAL_MODES, "pipeline": PIPELINES,
@@ -151,6 +154,8 @@ class RunConfig:
         _check_task_weight_values(self.task_weights)
         if self.run_name:
             check_run_name(self.run_name)
+        if self.resolved_backbone == "tiny":  # known without loading anything: fail before a run folder is made
+            check_clip_geometry(self.img_size, self.num_frames, TINY_PATCH, TINY_TUBELET, "tiny")
         if self.resume and self.overwrite:
             raise ConfigError("RunConfig.resume and overwrite exclude each other: resume continues the run in "
                               f"run_name={self.run_name!r}, overwrite starts it afresh; set one")
@@ -181,7 +186,9 @@ class RunConfig:
         try:
             d = json.loads(path.read_text())
         except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
+            raise ConfigError(f"config file {path} does not exist (relative to {Path.cwd()}); pass the config.json of a "
+                              "run (outputs/<run_name>/config.json) or one saved with RunConfig.save, or leave out "
+                              "--config") from None
         except IsADirectoryError:
             raise ConfigError(f"config file {path} is a folder; pass the config.json inside it") from None
         except (OSError, UnicodeDecodeError) as e:
@@ -375,7 +382,26 @@ def project_root() -> Path:
     return Path.cwd()
 
 
+# RunConfig fields that name a file or folder: the command line makes them absolute (cli_path)
+PATH_FIELDS = ("data_root", "annotations", "videos", "poses", "splits", "backbone_path", "output_dir")
+
+
+def cli_path(value: str) -> str:
+    """A path given on the command line, made absolute against the current directory ("" stays "").
+
+    The one rule of the CLI, as every command-line tool: ``--data_root mydemo`` is ``./mydemo``
+    where the command runs. (Python and notebooks resolve relative paths against the checkout:
+    :func:`resolve_path`.) Also an argparse ``type``.
+    """
+    return os.path.abspath(os.path.expanduser(value)) if value else value
+
+
 def resolve_path(path: str | Path) -> Path:
-    """``path`` itself when absolute (or ``~``), else relative to :func:`project_root`."""
+    """``path`` itself when absolute (or ``~``), else relative to :func:`project_root`.
+
+    The rule of the Python API and the notebooks: ``data_root="data/mine"`` is the same folder
+    whether a notebook runs from ``notebooks/`` or a script from the checkout's root. The command
+    line makes every path absolute first (:func:`cli_path`), so this never changes a CLI path.
+    """
     p = Path(path).expanduser()
     return p if p.is_absolute() else project_root() / p

@@ -50,6 +50,10 @@ class RunMissing(RunError, FileNotFoundError):
     """A run folder (or its checkpoint) that should exist does not: nothing to resume or evaluate."""
 
 
+class DataFileError(KitError, ValueError):
+    """A file the kit wrote (a run's JSON, a feature store's manifest) that is empty or damaged."""
+
+
 class ResourceError(KitError, RuntimeError):
     """Out of memory or another resource; the message lists the remedies."""
 

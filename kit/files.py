@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from kit.errors import CheckpointError, RunLocked
+from kit.errors import CheckpointError, DataFileError, RunLocked
 
 
 def write_json(path: str | Path, obj) -> None:
@@ -49,7 +49,24 @@ def _finite(obj):
 
 
 def read_json(path: str | Path):
-    return json.loads(Path(path).read_text())
+    """A JSON file's value; :class:`DataFileError` naming the file (line, column) when it is not JSON.
+
+    A missing file stays a ``FileNotFoundError`` (callers test for it); an empty or damaged one
+    (a disk that filled up, an editor's half-saved copy) says where and what to do.
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); restore the file "
+                            "(the kit wrote it as JSON)") from None
+    if not text.strip():
+        raise DataFileError(f"{path}: empty file; restore it from a copy, or run the step that writes it again")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataFileError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno} ({e.msg}); restore the "
+                            "file from a copy, or run the step that writes it again") from None
 
 
 def append_history(path: str | Path, row: dict) -> None:
@@ -81,11 +98,12 @@ def load_checkpoint(path: str | Path) -> dict:
                               else f"checkpoint {path} is not a file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated or foreign file: say which and what to do
+    except Exception as e:  # a truncated, empty or foreign file: say which and what to do
+        why = (str(e).strip().splitlines() or [""])[0][:200]
+        what = "an empty file" if path.stat().st_size == 0 else f"{type(e).__name__}{': ' + why if why else ''}"
         raise CheckpointError(
-            f"cannot read checkpoint {path} ({type(e).__name__}: {str(e).strip().splitlines()[0][:200]}). "
-            "If a run was killed while saving, the other checkpoint of the run (last.pt / best.pt) is "
-            "still intact.") from e
+            f"cannot read checkpoint {path} ({what}). If a run was killed while saving, the other checkpoint of "
+            "the run (last.pt / best.pt) is still intact: pass --checkpoint last or best.") from e
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} holds a {type(state).__name__}, not a kit checkpoint (a dict)")
     return state

@@ -7,7 +7,7 @@ import pytest
 
 import kit.data.demo as demo
 from kit.__main__ import config_from_args, main
-from kit.config import RunConfig, field_types
+from kit.config import PATH_FIELDS, RunConfig, cli_path, field_types
 from kit.data import load_records
 from kit.results.evaluate import main_evaluate
 
@@ -17,7 +17,8 @@ pytest_plugins = ["fixtures_run"]
 OTHER = {str: "x", int: 3, float: 0.125, dict: {"action": 2.0}}
 CHOICE = {"model_type": "action_only", "backbone": "vit2d", "visual_mode": "clip", "mixed_precision": "bf16",
           "dataset_format": "mstcn", "recipe": "mstcn", "optimizer": "adam", "lr_schedule": "constant",
-          "pipeline": "windows", "resize_mode": "pad", "feature_dtype": "float32", "report_to": "tensorboard"}
+          "pipeline": "windows", "resize_mode": "pad", "feature_dtype": "float32", "report_to": "tensorboard",
+          "img_size": 64, "num_frames": 8}  # (the demo's tiny backbone takes multiples of its patch and tubelet)
 
 
 @pytest.mark.parametrize("name,typ", list(field_types().items()))
@@ -28,6 +29,8 @@ def test_every_train_flag_sets_its_field(name, typ):
     else:
         want = CHOICE.get(name, OTHER[typ])
         argv = [f"--{name}", json.dumps(want) if typ is dict else str(want)]
+    if name in PATH_FIELDS:  # a path flag arrives absolute: relative to the current directory
+        want = cli_path(want)
     assert getattr(config_from_args(argv), name) == want
 
 

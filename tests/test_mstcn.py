@@ -429,3 +429,21 @@ def test_load_features_names_a_file_broken_after_loading(layout):
     records[0].features_path.write_bytes(pickle.dumps([1, 2]))
     with pytest.raises(DataError, match=r"vid0.npy: not a readable .npy array"):
         load_features(records[0].features_path)
+
+
+def test_files_without_a_final_newline_are_read_whole_with_a_warning_naming_upstreams_reading(layout, caplog):
+    gt = layout / "groundTruth" / "vid0.txt"
+    gt.write_text(gt.read_text().rstrip("\n"))  # 40 labels, the last one unterminated
+    bundle = layout / "splits" / "test.split1.bundle"
+    bundle.write_text(bundle.read_text().rstrip("\n"))
+    with caplog.at_level(logging.WARNING, logger="kit"):
+        records, splits, _ = load_mstcn(layout, split_index=1)
+    assert next(r for r in records if r.stem == "vid0").num_frames == 40  # the kit keeps the last line
+    assert [r.stem for r in splits["test"]] == ["vid3", "vid4"]
+    warning = next(m for m in caplog.messages if "final newline" in m)
+    assert "1 ground-truth file(s) and 1 bundle(s)" in warning and "one frame fewer" in warning
+    caplog.clear()
+    make_layout(layout)  # every file terminated again: no warning
+    with caplog.at_level(logging.WARNING, logger="kit"):
+        load_mstcn(layout, split_index=1)
+    assert not any("final newline" in m for m in caplog.messages)

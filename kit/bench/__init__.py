@@ -40,7 +40,7 @@ from kit.bench.models import (bench_backbone, bench_gpu, clip_throughput, matmul
                               videomae_flops)
 from kit.bench.training import bench_cache, bench_scaling
 from kit.bench.twostage import bench_extract, bench_serving, bench_two_stage, bench_videomae
-from kit.config import resolve_path
+from kit.config import cli_path, resolve_path
 from kit.data.demo import make_demo_data
 
 
@@ -116,7 +116,7 @@ def main_bench(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kit bench", description="Benchmarks of the data path, the "
                                  "feature cache and the backbones, each measured side by side and reported as a ratio.")
     ap.add_argument("--quick", action="store_true", help="a much smaller run of every section (CI)")
-    ap.add_argument("--out", default="outputs/bench", help="folder for <timestamp>.json and .md (default %(default)s)")
+    ap.add_argument("--out", default="outputs/bench", type=cli_path, help="folder for <timestamp>.json and .md (default %(default)s)")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = torch's default. On a loaded "
                     "machine 1 avoids threads stalling on each other")
     ap.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated subset (default: all)")

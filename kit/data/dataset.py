@@ -30,8 +30,10 @@ def data_paths(cfg: RunConfig, output_dir: str | Path | None = None) -> dict[str
         root = demo_root(resolve_path(output_dir or cfg.output_dir))
         log.info(f"[info] No data given: using the embedded demo data in {root}")
         return dict(data_root=str(root), annotations="", videos="", poses="", splits="")
-    return dict(data_root=cfg.data_root, annotations=cfg.annotations, videos=cfg.videos,
-                poses=cfg.poses, splits=cfg.splits)
+    # relative paths: from the checkout (resolve_path), as output_dir; the CLI passes them absolute
+    return {k: str(resolve_path(v)) if v else "" for k, v in
+            dict(data_root=cfg.data_root, annotations=cfg.annotations, videos=cfg.videos, poses=cfg.poses,
+                 splits=cfg.splits).items()}
 
 
 def run_records(cfg: RunConfig, output_dir: str | Path | None = None,

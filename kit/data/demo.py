@@ -40,8 +40,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from kit.config import cli_path
 from kit.data.poses import COCO17_EDGES as EDGES
-from kit.errors import KitError
+from kit.errors import ConfigError, KitError
 
 ACTIONS = ("idle", "walk_left", "walk_right", "jump", "wave")
 STANCES = ("standing", "crouching", "airborne")
@@ -182,7 +183,8 @@ def make_demo_data(out: str | Path, num_videos: int = 12, seed: int = 0, size: i
         size: frame width and height in pixels.
     """
     if num_videos < 1 or size < 32:
-        raise ValueError(f"make_demo_data needs num_videos >= 1 and size >= 32, got {num_videos}, {size}")
+        raise ConfigError(f"demo data needs num_videos >= 1 and size >= 32 pixels (the figure must fit), got "
+                          f"num_videos={num_videos}, size={size}: pass e.g. --num_videos 12 --size 128")
     out = Path(out)
     check_demo_target(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -269,7 +271,7 @@ def main_demo(argv: list[str] | None = None) -> int:
     """``python -m kit demo-data --out DIR [--num_videos 12] [--seed 0] [--size 128]``; returns 0."""
     ap = argparse.ArgumentParser(prog="python -m kit demo-data",
                                  description="Write the synthetic stick-figure demo dataset.")
-    ap.add_argument("--out", default="outputs/demo_data", help="target folder")
+    ap.add_argument("--out", default="outputs/demo_data", type=cli_path, help="target folder")
     ap.add_argument("--num_videos", "--num-videos", type=int, default=12, help="videos to render")
     ap.add_argument("--seed", type=int, default=0, help="seed of everything in the dataset")
     ap.add_argument("--size", type=int, default=128, help="frame width and height in pixels")

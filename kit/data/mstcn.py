@@ -197,6 +197,8 @@ def _scan(root: Path, split_index: int | None, fps: float, max_gap: int, check_v
         problems.append(problem(root / "features", f"feature widths differ: D = {common} for {len(widths[common])} "
                                 f"videos, but {', '.join(f'{v}.npy has D = {d}' for d, v in odd[:5])}",
                                 "extract every video with the same backbone"))
+    if not problems:
+        _warn_unterminated(root, out.folds, named)
     if gaps and not problems:
         worst = max(gaps, key=lambda g: abs(g[1] - g[2]))
         log.warning(f"[warn] {len(gaps)} video(s) have features and ground truth of different lengths "
@@ -240,6 +242,37 @@ def _read_video(root, stem, named_at, index, fps, max_gap, check_values, gaps, w
     if cols != t_g:
         gaps.append((stem, cols, t_g))
     return VideoRecord(stem, None, gt, None, n, float(fps), 0, 0, {"action": labels[:n]}, None, feat)
+
+
+def _warn_unterminated(root: Path, folds: dict, named: dict) -> None:
+    """One warning, with counts, for text files whose last line has no newline.
+
+    The kit reads that last line; MS-TCN's readers do not: ``batch_gen.py`` (``read_data``, ``next_batch``) and
+    ``eval.py`` split the text on newlines and drop the last piece, so upstream would use one frame
+    fewer of such a ground-truth file and one video fewer of such a bundle.
+    """
+    bundles = [root / "splits" / f"{s}.split{n}.bundle" for n in sorted(folds) for s in folds[n]]
+    gts = [root / "groundTruth" / f"{stem}.txt" for stem in sorted(named)]
+    short = {what: [p for p in paths if _no_final_newline(p)] for what, paths in
+             (("ground-truth file", gts), ("bundle", bundles))}
+    if not any(short.values()):
+        return
+    counts = " and ".join(f"{len(v)} {k}(s)" for k, v in short.items() if v)
+    first = next(p for v in short.values() for p in v)
+    log.warning(f"[warn] {counts} end without a final newline (e.g. {first}): the kit reads their last line; "
+                "MS-TCN's readers (batch_gen.py, eval.py: split('\\n')[:-1]) drop it, so upstream would use one frame "
+                "fewer per such ground-truth file and one video fewer per such bundle. Add the newline to make both agree")
+
+
+def _no_final_newline(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            if f.seek(0, 2) == 0:
+                return False
+            f.seek(-1, 2)
+            return f.read(1) != b"\n"
+    except OSError:
+        return False
 
 
 def _likely_cause(t_f: int, t_g: int) -> str:

@@ -213,7 +213,9 @@ def _check_folds(folds, stems: list[str], problems: list[dict]) -> None:
             problems.append(problem(f"fold {i}", f"unknown split name(s) {extra}", "use train, val and test"))
         for s in ("train", "test"):
             if not fold.get(s):
-                problems.append(problem(f"fold {i}", f"no {s} videos", f"give fold {i} some {s} videos"))
+                how = (": export with --folds K (K >= 2 seeded folds by video), raise --test_fraction (the kit's own "
+                       "split), or add `test` rows to splits.csv") if s == "test" else ""
+                problems.append(problem(f"fold {i}", f"no {s} videos", f"give fold {i} some {s} videos{how}"))
         seen: dict[str, str] = {}
         for s in SPLITS:
             for v in fold.get(s, []):

@@ -73,9 +73,10 @@ class DataError(KitError, ValueError):
         for p in problems:
             where = ", ".join([str(p["file"])] + [f"line {p['row']}"] * (p["row"] is not None)
                               + [f"column {p['column']!r}"] * (p["column"] is not None))
-            lines.append(f"- {where}: {p['problem']}. Fix: {p['fix']}.")
-        head = f"{len(problems)} problem(s) in the data:\n" if len(problems) > 1 else ""
-        return cls(head + "\n".join(lines), problems)
+            lines.append(f"{where}: {p['problem']}. Fix: {p['fix']}.")
+        if len(lines) == 1:  # one problem: one line, no list
+            return cls(lines[0], problems)
+        return cls(f"{len(problems)} problem(s) in the data:\n" + "\n".join(f"- {s}" for s in lines), problems)
 
 
 class VideoMissing(DataError, FileNotFoundError):

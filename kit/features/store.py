@@ -25,6 +25,7 @@ Legend: ``D`` feature width, ``L`` frames in a video.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from pathlib import Path
@@ -33,7 +34,10 @@ import numpy as np
 
 import kit
 from kit.data.video import VideoMeta, video_key
+from kit.errors import DataFileError
 from kit.files import read_json, write_json
+
+log = logging.getLogger("kit")
 
 STORE_FORMAT = 1  # the layout of this folder; bump when it changes
 
@@ -68,8 +72,26 @@ class FeatureStore:
         return self.root / "manifest.json"
 
     def manifest(self) -> dict:
-        """The store's manifest ({} when the store has none yet)."""
-        return read_json(self.manifest_path) if self.manifest_path.is_file() else {}
+        """The store's manifest ({} when the store has none yet).
+
+        A damaged manifest (empty, not JSON: a full disk, a copy that stopped) makes the whole store
+        untrustworthy: it is moved aside as ``manifest.json.damaged-<time>`` with one warning, and the
+        store is treated as new, so every video's features are checked against its sidecar and
+        extracted again where that does not match (nothing is deleted).
+        """
+        if not self.manifest_path.is_file():
+            return {}
+        try:
+            have = read_json(self.manifest_path)
+            if not isinstance(have, dict):
+                raise DataFileError(f"{self.manifest_path}: holds a {type(have).__name__}, not the manifest")
+            return have
+        except DataFileError as e:
+            aside = self.manifest_path.with_name(f"manifest.json.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            self.manifest_path.rename(aside)
+            log.warning(f"[warn] {e}; moved it to {aside.name} and rebuilding the store: features whose sidecar "
+                        "does not match are extracted again")
+            return {}
 
     def init(self, backbone: dict, dtype: str) -> None:
         """Creates the folder and its manifest; an existing store must describe the same backbone."""

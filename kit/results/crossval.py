@@ -20,7 +20,7 @@ import numpy as np
 
 from kit.config import RunConfig, resolve_path
 from kit.data.dataset import dataset_format
-from kit.results.evaluate import evaluate
+from kit.results.evaluate import background_note, evaluate
 from kit.temporal.train import fit
 
 COLUMNS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
@@ -32,7 +32,7 @@ def folds_of(root: str | Path) -> list[int]:
     return sorted(int(m.group(1)) for m in found if m)
 
 
-def crossval(cfg: RunConfig, folds: list[int] | None = None, background=(), task: str = "action") -> dict:
+def crossval(cfg: RunConfig, folds: list[int] | None = None, background=None, task: str = "action") -> dict:
     """Trains and evaluates every fold; returns ``{"folds": rows, "mean": ..., "std": ..., ...}``."""
     if dataset_format(cfg) != "mstcn":
         raise ValueError("crossval needs a dataset with folds: the MS-TCN layout (features/, groundTruth/, mapping.txt, "
@@ -51,6 +51,7 @@ def crossval(cfg: RunConfig, folds: list[int] | None = None, background=(), task
         splits = json.loads((run.run_dir / "splits.json").read_text())
         checkpoint = "best" if splits.get("val") else "last"  # MS-TCN scores its last epoch: it has no val split
         res = evaluate(run.run_dir, split="test", checkpoint=checkpoint, background=background)
+        left_out = res["background"]  # None: the data's protocol (MS-TCN layout: `background`, as eval.py)
         rows.append({"fold": n, "checkpoint": checkpoint, "epoch": res["epoch"], "videos": res["videos"],
                      "frames": res["frames"], **{k: res[task][k] for k in COLUMNS}})
     scores = np.array([[r[k] for k in COLUMNS] for r in rows], dtype=float)
@@ -58,7 +59,8 @@ def crossval(cfg: RunConfig, folds: list[int] | None = None, background=(), task
               "mean": dict(zip(COLUMNS, scores.mean(0).round(2).tolist())),
               "std": dict(zip(COLUMNS, (scores.std(0, ddof=1) if len(rows) > 1 else np.zeros(len(COLUMNS)))
                                .round(2).tolist())),
-              "config": cfg.to_dict(), "background": list(background), "date": time.strftime("%Y-%m-%d %H:%M:%S %z")}
+              "config": cfg.to_dict(), "background": left_out,
+              "background_rule": "given" if background is not None else "protocol", "date": time.strftime("%Y-%m-%d %H:%M:%S %z")}
     out = resolve_path(cfg.output_dir) / "crossval"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -76,4 +78,4 @@ def to_markdown(result: dict) -> str:
     mean = ("| **mean +/- std** | | | " + " | ".join(f"{result['mean'][c]:.1f} +/- {result['std'][c]:.1f}"
                                                      for c in COLUMNS) + " |")
     return "\n".join([f"{result['task']} task, {len(result['folds'])} fold(s) of {result['data_root']}; "
-                      f"{result['date']}.", ""] + head + body + [mean])
+                      f"{result['date']}.", "", background_note(result), ""] + head + body + [mean])

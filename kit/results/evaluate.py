@@ -26,14 +26,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kit.config import CHECKPOINTS, positive_int
+from kit.config import CHECKPOINTS, cli_path, positive_int
 from kit.data.labels import unseen_labels
 from kit.data.mstcn import write_result
 from kit.errors import ConfigError, RunMissing
 from kit.files import read_json, write_json
 from kit.results.labelling import mstcn_labels
 from kit.temporal.metrics import confusion, per_class_report, task_metrics
-from kit.data.dataset import run_records
+from kit.data.dataset import dataset_format, run_records
 from kit.temporal.runs import latest_run
 from kit.temporal.sequences import VideoPrediction
 from kit.temporal.trained import TrainedRun
@@ -43,7 +43,7 @@ METRICS = ("acc", "macro_f1", "edit", "f1@10", "f1@25", "f1@50")
 
 
 def evaluate(run_dir: str | Path | None = None, split: str = "", checkpoint: str = "",
-             output_dir: str | Path = "outputs", batch_size: int | None = None, background=(),
+             output_dir: str | Path = "outputs", batch_size: int | None = None, background=None,
              device: str | torch.device | None = None, progress: bool = False) -> dict:
     """Predicts every frame of a split with a run's checkpoint and scores it.
 
@@ -55,7 +55,9 @@ def evaluate(run_dir: str | Path | None = None, split: str = "", checkpoint: str
         checkpoint: ``best`` or ``last``; ``""`` = ``best`` when the run had validation videos, else
             ``last`` (as MS-TCN scores its last epoch when there is nothing to choose on).
         batch_size: windows per forward pass (default: the run's ``batch_size``).
-        background: class names (or indices) left out of edit and F1@k, e.g. ``["idle"]``.
+        background: class names left out of edit and F1@k, e.g. ``["idle"]``; ``()`` counts every class;
+            None = the protocol of the data's origin (:func:`protocol_background`): ``background`` is left
+            out on MS-TCN-layout data or under a published recipe, as upstream ``eval.py`` always does.
         device: default CUDA when available, else CPU.
 
     Returns:
@@ -87,7 +89,13 @@ def evaluate(run_dir: str | Path | None = None, split: str = "", checkpoint: str
         main = "action" if "action" in tasks else tasks[0]  # MS-TCN's result file, for its eval.py
         write_result(run / "predictions" / f"{p.stem}.txt", mstcn_labels([vocab[main][k] for k in p.pred(main)]))
 
-    result = {task: _score(preds, task, vocab[task], background) for task in tasks}
+    rule = "given" if background is not None else "protocol"
+    background = protocol_background(trained.cfg, vocab) if background is None else [str(b) for b in background]
+    if background:
+        log.info(f"[info] Edit and F1@k leave out {', '.join(background)} ("
+                 + ("as given" if rule == "given" else "the MS-TCN protocol, as its eval.py; `--background` with no "
+                    "name counts every class") + ")")
+    result = {task: _score(preds, task, vocab[task], [b for b in background if b in vocab[task]]) for task in tasks}
     unseen = unseen_labels(records, {t: vocab[t] for t in tasks})
     for task, counts in unseen.items():
         log.warning(f"[warn] {task}: {sum(counts.values())} frames of {split} have classes the training split never "
@@ -100,9 +108,21 @@ def evaluate(run_dir: str | Path | None = None, split: str = "", checkpoint: str
     result.update(videos=len(preds), frames=int(sum(r.num_frames for r in records)),
                   checkpoint=checkpoint, epoch=trained.epoch, split=split, pipeline=trained.pipeline,
                   selection_split=selection, on_selection_split=optimistic, unseen=unseen,
-                  background=[str(b) for b in background])
+                  background=background, background_rule=rule)
     write_json(run / f"eval_{split}.json", result)
     return result
+
+
+def protocol_background(cfg, vocab: dict[str, list[str]]) -> list[str]:
+    """The classes the benchmark protocol of a run's data leaves out of edit and F1@k.
+
+    MS-TCN's ``eval.py`` (bg_class=["background"], eval.py:15,62,68; ASFormer, MS-TCN++ and DiffAct
+    score with the same file) always drops segments labelled ``background``; so the kit does on
+    data in the MS-TCN layout and in runs of a published recipe, when a class of that name exists.
+    Data in the kit's own layout counts every class unless told otherwise.
+    """
+    mstcn = cfg.recipe != "" or dataset_format(cfg) == "mstcn"
+    return ["background"] if mstcn and any("background" in names for names in vocab.values()) else []
 
 
 def _run_folder(run_dir, output_dir) -> Path:
@@ -154,14 +174,16 @@ def main_evaluate(argv: list[str] | None = None) -> int:
     """``python -m kit evaluate --run outputs/<run> [--split val] [--checkpoint best|last]``."""
     ap = argparse.ArgumentParser(prog="python -m kit evaluate",
                                  description="Predict every frame of a split with a trained run and score it.")
-    ap.add_argument("--run", default="", help="run folder (default: the newest run under --output_dir)")
+    ap.add_argument("--run", default="", type=cli_path, help="run folder (default: the newest run under --output_dir)")
     ap.add_argument("--split", default="", help="train | val | test (default: test when the run has test videos, "
                     "else val)")
     ap.add_argument("--checkpoint", default="", choices=("",) + CHECKPOINTS, help="best | last (default: best when "
                     "the run had validation videos, else last, as MS-TCN)")
-    ap.add_argument("--output_dir", default="outputs", help="where to look for the newest run")
+    ap.add_argument("--output_dir", default="outputs", type=cli_path, help="where to look for the newest run")
     ap.add_argument("--batch_size", type=positive_int, default=None, help="windows per forward pass")
-    ap.add_argument("--background", nargs="*", default=[], help="class names left out of edit and F1@k")
+    ap.add_argument("--background", nargs="*", default=None, metavar="CLASS",
+                    help="class names left out of edit and F1@k; with no name, every class counts (default: the "
+                         "protocol of the data: `background` on MS-TCN-layout data or a recipe's run, as eval.py)")
     args = ap.parse_args(argv)
     run = _run_folder(args.run or None, args.output_dir)  # errors: `python -m kit` prints them in one line
     res = evaluate(run, args.split, args.checkpoint, args.output_dir, args.batch_size, args.background)
@@ -169,9 +191,19 @@ def main_evaluate(argv: list[str] | None = None) -> int:
     print(f"{run}  split={res['split']}{note}  checkpoint={res['checkpoint']} (epoch {res['epoch']})  "
           f"videos={res['videos']}  frames={res['frames']}")
     print(format_table(res))
+    print(background_note(res))
     written = run / f"eval_{res['split']}.json"
     print(f"wrote {written} and {run / 'predictions'}/<video>.csv")
     return 0
+
+
+def background_note(result: dict) -> str:
+    """One line saying which classes edit and F1@k left out, and why."""
+    bg = result.get("background") or []
+    if not bg:
+        return "edit and F1@k count every class"
+    why = "as given" if result.get("background_rule") == "given" else "the MS-TCN protocol (eval.py); --background to change"
+    return f"edit and F1@k leave out: {', '.join(bg)} ({why})"
 
 
 def format_table(result: dict) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from kit.config import cli_path
 from kit.data.inputs import video_records
 from kit.files import read_json, write_json
 from kit.results.labelling import output_paths, outputs_done, summary_table, write_video_outputs
@@ -132,17 +133,18 @@ def main_predict(argv: list[str] | None = None) -> int:
     """``python -m kit predict --run RUN PATH [PATH ...] [--checkpoint best] [--out DIR] [--overlay]``."""
     ap = argparse.ArgumentParser(prog="python -m kit predict", description="Label every frame of new videos with a "
                                  "trained run: per-frame CSV, segments, MS-TCN result file, barcode, overlay video.")
-    ap.add_argument("paths", nargs="+", help="video files or folders of videos")
-    ap.add_argument("--run", default="", help="run folder (default: the newest run under outputs/)")
+    ap.add_argument("paths", nargs="+", type=cli_path, help="video files or folders of videos")
+    ap.add_argument("--run", default="", type=cli_path, help="run folder (default: the newest run under ./outputs)")
     ap.add_argument("--checkpoint", default="best", choices=("best", "last"), help="default: best")
-    ap.add_argument("--out", default="", help="output folder (default: <run>/predict)")
-    ap.add_argument("--poses", default="", help="folder of <video>.npy keypoints, for runs that use poses")
+    ap.add_argument("--out", default="", type=cli_path, help="output folder (default: <run>/predict)")
+    ap.add_argument("--poses", default="", type=cli_path, help="folder of <video>.npy keypoints, for runs that use poses")
     ap.add_argument("--overlay", action="store_true", help="also write <video>.overlay.mp4, the annotated video")
     ap.add_argument("--batch_size", type=int, default=None, help="windows per forward pass (windowed runs)")
     args = ap.parse_args(argv)
     if args.batch_size is not None and args.batch_size < 1:
         ap.error(f"--batch_size must be >= 1, got {args.batch_size}")
-    res = predict(args.run, args.paths, args.out, args.checkpoint, args.poses, args.overlay, args.batch_size)
+    run = args.run or latest_run(cli_path("outputs"))  # the newest run under ./outputs, as evaluate
+    res = predict(run, args.paths, args.out, args.checkpoint, args.poses, args.overlay, args.batch_size)
     cols = ["stem", "frames", "fps", "seconds", "skipped", "poses"]
     print(pd.DataFrame(res.videos)[cols].to_string(index=False))
     print(f"\nwrote {res.out}/<video>.{{csv,segments.csv,txt,png{',overlay.mp4' if args.overlay else ''}}}, "

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kit.config import RunConfig, check_task_weights
+from kit.config import RunConfig, check_task_weights, resolve_path
 from kit.data import DECODE_STATS, build_vocab, tasks_of
 from kit.data.video import codec_frames, converted_frames
 from kit.data.labels import unseen_labels
@@ -34,7 +34,7 @@ from kit.temporal.metrics import segment_metrics
 from kit.temporal.model import build_model, class_weights_from_counts, segmentation_loss
 from kit.temporal.optim import build_optimizer, lr_at, param_groups
 from kit.temporal.recipes import apply_recipe
-from kit.data.dataset import run_data
+from kit.data.dataset import data_paths, run_data
 from kit.errors import ResourceError, RunError
 from kit.temporal.runs import best_metrics, new_run_name, open_run, rng_state, set_rng_state
 from kit.temporal.sequences import SequencePath
@@ -120,7 +120,10 @@ def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
         cfg.save(out / "config.json")
         write_json(out / "labels.json", vocab)
         write_json(out / "splits.json", {k: [r.stem for r in v] for k, v in splits.items()})
-        log.info(f"[info] Run folder: {out}")
+        log.info(f"[info] Run folder: {out.resolve()}")
+        where = (resolve_path(cfg.output_dir) / "demo_data" if cfg.uses_demo_data else
+                 data_paths(cfg)["data_root"] or data_paths(cfg)["annotations"])
+        log.info(f"[info] Data: {where}")
         log.info(f"[info] Videos: {', '.join(f'{k} {len(v)}' for k, v in splits.items())}; tasks: {vocab}; "
                  f"pipeline: {cfg.resolved_pipeline}")
 

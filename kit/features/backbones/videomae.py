@@ -19,7 +19,7 @@ import logging
 import torch
 from torch import nn
 
-from kit.config import check_clip_geometry
+from kit.config import TINY_PATCH, TINY_TUBELET, check_clip_geometry
 from kit.features.backbones.base import Backbone, Encoded, Encoder, pool_mean, resize_positions
 from kit.features.backbones.checkpoints import IMAGENET_MEAN, IMAGENET_STD, make_resize, processor_resize
 from kit.features.backbones.hf import hf_backbone
@@ -108,9 +108,8 @@ def load_tiny(*, mode: str, img_size: int, num_frames: int, frame_step: int, fre
     """A 2-layer, 64-wide VideoMAE with RANDOM weights (seed 0, so every run gets the same ones)."""
     from transformers import VideoMAEConfig, VideoMAEModel
 
-    if img_size % 16 or num_frames % 2:
-        raise ValueError(f"tiny needs img_size a multiple of 16 and an even num_frames, got {img_size}, {num_frames}")
-    config = VideoMAEConfig(image_size=img_size, patch_size=16, num_frames=num_frames, tubelet_size=2,
+    check_clip_geometry(img_size, num_frames, TINY_PATCH, TINY_TUBELET, "tiny")
+    config = VideoMAEConfig(image_size=img_size, patch_size=TINY_PATCH, num_frames=num_frames, tubelet_size=TINY_TUBELET,
                             hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
