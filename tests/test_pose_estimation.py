@@ -110,3 +110,21 @@ def test_two_videos_with_one_stem_are_refused(shared_videos, tmp_path):
 
 def _has_mp(py: str) -> bool:
     return subprocess.run([py, "-c", "import mediapipe.python.solutions.pose"], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+def test_notebook_01_estimates_and_draws_blazepose(shared_videos, tmp_path, mediapipe_python, monkeypatch):
+    from test_notebooks import ROOT, papermill, text_of
+
+    root = tmp_path / "data"
+    for sub in ("Videos", "Annotations"):
+        (root / sub).mkdir(parents=True)
+    for stem in ("clip_a", "clip_b"):  # two videos: 01 checks that a split leaves one for validation
+        (root / "Videos" / f"{stem}.mp4").symlink_to(shared_videos / "rawvideo_part_0.mp4")
+        (root / "Annotations" / f"{stem}.csv").write_text("start_frame,end_frame,action\n0,15,a\n16,31,b\n")
+    monkeypatch.setenv("KIT_POSE_PYTHON", mediapipe_python)
+    nb = papermill("01_data_inspection", tmp_path / "01.ipynb", ROOT, data_root=root, output_dir=tmp_path / "out",
+                   img_size=64, num_frames=4, poses_from_video=True)
+    assert (root / "Poses" / "clip_a.npy").is_file() and "with_person" in text_of(nb)
+    pose_cell = next(c for c in nb.cells if c.cell_type == "code" and "skeleton_edges(root" in c.source)
+    assert any("image/png" in o.get("data", {}) for o in pose_cell.outputs)

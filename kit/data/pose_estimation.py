@@ -179,7 +179,9 @@ def _write_skeleton(pose_dir: Path) -> None:
 def _start(python: str, width: int, height: int, min_confidence: float) -> subprocess.Popen:
     cmd = [python, str(WORKER), str(width), str(height), str(min_confidence), str(min_confidence)]
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # the worker's own environment: not this process's PYTHONPATH, nor a notebook's inline matplotlib backend
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")} | {"MPLBACKEND": "Agg"}
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     except OSError as e:
         raise PoseEstimatorMissing(f"cannot run {python} for pose estimation ({e.strerror}). Install mediapipe: "
                                    f"{INSTALL}") from None
@@ -271,3 +273,18 @@ def main_poses(argv: list[str] | None = None) -> int:
                                                             f"{frames / secs:.1f} frames/s)" if secs else "")
           + f", {len(done) - len(new)} already had poses")
     return 0
+
+
+def pose_summary(done: list[VideoPoses]):
+    """:func:`estimate_poses`' result as a table: one row per video (frames, with a person, frames/s, file)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"video": d.stem, "estimated": not d.skipped, "frames": d.frames,
+                          "with_person": d.with_person, "frames_per_s": round(d.frames / d.seconds, 1) if d.seconds
+                          else None, "file": d.path.name} for d in done])
+
+
+def skeleton_edges(data_root: str | Path, joints: int, default=()) -> tuple[tuple[int, int], ...]:
+    """The edges of ``<data_root>/Poses/skeleton.json`` when it has ``joints`` joints, else ``default``."""
+    sk = read_skeleton(Path(data_root) / "Poses")
+    return tuple(sk[1]) if sk is not None and len(sk[0]) == joints else tuple(default)

@@ -2,7 +2,7 @@
 
 Layout, from the EAF schema (``http://www.mpi.nl/tools/elan/EAFv3.0.xsd``): ``ANNOTATION_DOCUMENT``
 holds a ``HEADER`` (``MEDIA_DESCRIPTOR`` with ``MEDIA_URL``, ``RELATIVE_MEDIA_URL`` and an optional
-``TIME_ORIGIN``, the offset in milliseconds of the media within the annotation timeline), a
+``TIME_ORIGIN``, ELAN's media offset in milliseconds: the media time at annotation time 0), a
 ``TIME_ORDER`` of ``TIME_SLOT``\\ s (``TIME_SLOT_ID``, ``TIME_VALUE`` in milliseconds; a slot may
 lack a value when it is not aligned), and ``TIER``\\ s (``TIER_ID``, ``PARENT_REF``) of
 ``ANNOTATION`` elements. An ``ALIGNABLE_ANNOTATION`` spans ``TIME_SLOT_REF1`` to ``TIME_SLOT_REF2``
@@ -62,9 +62,13 @@ def read_elan(path: Path, tier: str | None, problems: list[dict]) -> list[tuple[
             unaligned += 1
             continue
         value = (a.findtext("ANNOTATION_VALUE") or "").strip()
-        # TIME_ORIGIN: the media starts that many ms into the annotation timeline's own time
-        events.append(Event(value, (float(t0) - origin) / 1000, (float(t1) - origin) / 1000, "s", tier, False,
+        # TIME_ORIGIN is ELAN's media offset: the media time shown at annotation time 0 (the player sets
+        # mediaDescriptor.timeOrigin = offset), so media time = annotation time + TIME_ORIGIN
+        events.append(Event(value, (float(t0) + origin) / 1000, (float(t1) + origin) / 1000, "s", tier, False,
                             f"{path.name} annotation {a.get('ANNOTATION_ID')}"))
+    if origin:
+        problems.append(warning(path, f"the media has an offset (TIME_ORIGIN {origin:g} ms): media time = annotation "
+                                "time + offset", "check one event against the video (notebook 01's frame scrubber)"))
     if unaligned:
         problems.append(problem(path, f"{unaligned} annotation(s) of tier {tier!r} have an unaligned time slot "
                                 "(no TIME_VALUE)", "align them in ELAN and save again"))
