@@ -256,3 +256,22 @@ def test_help_names_the_formats_and_every_flag_is_in_the_readme(capsys):
                 fn([])
     flags = {o for p in parsers for a in p._actions for o in a.option_strings if o.startswith("--") and o != "--help"}
     assert len(flags) > 12 and not [f for f in flags if f not in readme]
+
+
+def test_boris_export_of_older_versions_with_metadata_lines(demo, root, tmp_path):
+    """BORIS < 8: observation metadata above the table, `Status` and `Media file path` columns."""
+    records, times = demo
+    rec = records[3]
+    rows = [{"Time": r["Time"], "Media file path": r["Media file name"], "Total length": "11.120", "FPS": r["FPS"],
+             "Subject": "", "Behavior": r["Behavior"], "Behavioral category": "", "Comment": "",
+             "Status": r["Behavior type"]} for r in _boris_tabular(rec, times[rec.stem], subject="")]
+    export = tmp_path / "old.tsv"
+    export.write_text("Observation id\tobs1\n\nMedia file(s)\n\nPlayer #1\t/data/x.mp4\n\n"
+                      + pd.DataFrame(rows).to_csv(sep="\t", index=False))
+    (done,) = import_labels([export], root, video=rec.stem)
+    assert _actions(done.path) == rec.labels["action"]
+    bad = export.read_text().replace("\tSTOP\n", "\tSTPO\n", 1)
+    export.write_text(bad)
+    first_bad = bad.splitlines().index(next(l for l in bad.splitlines() if l.endswith("STPO"))) + 1
+    with pytest.raises(DataError, match=rf"line {first_bad}: 1 row\(s\) without a number in Time"):
+        import_labels([export], root, video=rec.stem, overwrite=True)

@@ -12,6 +12,9 @@ Layouts, from BORIS's own exporter (olivierfriard/BORIS, ``boris/export_observat
   ``Behavior``, ``Behavioral category``, [modifiers], ``Behavior type`` (``STATE``/``POINT``),
   ``Start (s)``, ``Stop (s)``, ``Duration (s)``, ``Media file name``, ...
 
+Older BORIS versions (before 8) wrote the tabular export with a few lines of observation metadata
+above the table and named two columns ``Status`` (START/STOP/POINT) and ``Media file path`` (the
+header row is found by its columns, as the MATLAB reader ``loadBoris.m`` does); both are read too.
 Both are read from CSV or TSV (BORIS also writes XLSX/ODS: save those as CSV). A state is labelled
 on every frame from its START to its STOP; a POINT labels one frame (``points="column"``: column
 ``point_events``) or is skipped with a warning.
@@ -41,10 +44,29 @@ def is_boris(path: Path) -> bool:
     return all(c in head.columns for c in TABULAR) or all(c in head.columns for c in AGGREGATED)
 
 
+_OLD_NAMES = {"Status": "Behavior type", "Media file path": "Media file name"}  # BORIS < 8
+
+
+def _header_line(path: Path) -> tuple[int, str]:
+    """(0-based line of the header row, separator): the first of the first 50 lines naming Subject and Behavior."""
+    with path.open(encoding="utf-8-sig") as f:
+        for i, line in enumerate(f):
+            if i >= 50:
+                break
+            sep = "\t" if "\t" in line else ","
+            cells = [c.strip().strip('"') for c in line.rstrip("\n").split(sep)]
+            if "Subject" in cells and "Behavior" in cells:
+                return i, sep
+    return 0, "\t" if path.suffix.lower() == ".tsv" else ","
+
+
 def _table(path: Path, nrows: int | None = None) -> pd.DataFrame:
-    sep = "\t" if path.suffix.lower() == ".tsv" or "\t" in path.open(encoding="utf-8-sig").readline() else ","
-    df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, nrows=nrows, encoding="utf-8-sig")
+    skip, sep = _header_line(path)
+    df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, nrows=nrows, encoding="utf-8-sig",
+                     skiprows=skip)
     df.columns = [str(c).strip() for c in df.columns]
+    df = df.rename(columns={k: v for k, v in _OLD_NAMES.items() if k in df.columns and v not in df.columns})
+    df.attrs["first_line"] = skip + 2  # the file's line number of the first data row
     return df
 
 
@@ -59,7 +81,8 @@ def read_boris(path: Path, subject: str | None, points: str, problems: list[dict
     """``[(media file, events, time base)]``, one per observation and media file of the export."""
     df = _table(path)
     aggregated = all(c in df.columns for c in AGGREGATED)
-    lines = pd.Series(range(2, len(df) + 2), index=df.index)  # header is line 1
+    first = df.attrs["first_line"]
+    lines = pd.Series(range(first, len(df) + first), index=df.index)  # line numbers as an editor shows them
     subjects = sorted(set(df["Subject"]))
     if subject is not None:
         if subject not in subjects:
