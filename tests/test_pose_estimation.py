@@ -128,3 +128,15 @@ def test_notebook_01_estimates_and_draws_blazepose(shared_videos, tmp_path, medi
     assert (root / "Poses" / "clip_a.npy").is_file() and "with_person" in text_of(nb)
     pose_cell = next(c for c in nb.cells if c.cell_type == "code" and "skeleton_edges(root" in c.source)
     assert any("image/png" in o.get("data", {}) for o in pose_cell.outputs)
+
+
+def test_existing_pose_files_are_found_in_any_format_and_case(tmp_path):
+    from kit.data.pose_estimation import _existing
+
+    (tmp_path / "A.B.NPY").write_bytes(b"x")  # a stem with a dot, another case
+    (tmp_path / "c.csv").write_text("x")  # another pose format
+    (tmp_path / "d").mkdir()  # an OpenPose folder
+    (tmp_path / "fDLC_resnet50_labJan1shuffle1_100.h5").write_bytes(b"x")  # DeepLabCut's naming
+    (tmp_path / "e.npy.partial").write_bytes(b"x")  # a killed run's leftover: not a pose file
+    found = [s for s in ("a.b", "c", "d", "e", "a", "f") if _existing(tmp_path, s) is not None]
+    assert found == ["a.b", "c", "d", "f"]

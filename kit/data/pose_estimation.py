@@ -110,13 +110,19 @@ def _videos(video_dir: Path) -> list[Path]:
     return found
 
 
+# what pose estimators write for a video <stem>: <stem>.<suffix>, a folder <stem>, DeepLabCut's <stem>DLC_...
+POSE_SUFFIXES = {"npy", "csv", "h5", "hdf5", "analysis.h5", "slp", "json", "nwb", "pkl", "pickle"}
+
+
 def _existing(pose_dir: Path, stem: str) -> Path | None:
-    """A pose file of ``stem`` in any format and case (``a.npy``, ``A.NPY``, ``a.csv``, folder ``a``)."""
+    """A pose file of ``stem`` in any format and case (``a.npy``, ``A.NPY``, ``a.csv``, ``aDLC_...h5``,
+    folder ``a``)."""
     if not pose_dir.is_dir():
         return None
     for p in sorted(pose_dir.iterdir()):
         name = p.name.lower()
-        if not name.endswith(".partial") and (name == stem.lower() or name.split(".")[0] == stem.lower()):
+        rest = name[len(stem) + 1:] if name.startswith(stem.lower() + ".") else None
+        if name == stem.lower() or rest in POSE_SUFFIXES or name.startswith(stem.lower() + "dlc"):
             return p
     return None
 
@@ -237,6 +243,10 @@ def _estimate_video(video: Path, out: Path, python: str, min_confidence: float) 
     tmp = out.with_name(out.name + ".partial")
     with open(tmp, "wb") as f:
         np.save(f, kp.copy())
+    if out.exists():  # written by someone else while this video ran: theirs stays
+        tmp.unlink()
+        raise DataError.of([problem(out, "appeared while its poses were being estimated: left as it is",
+                                    "run the command again (it skips videos that have a pose file)")])
     os.replace(tmp, out)
     with_person = int(np.isfinite(kp[:, 0, 0]).sum())
     return VideoPoses(video.stem, out, len(kp), with_person, time.perf_counter() - t0, False)
