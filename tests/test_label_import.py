@@ -145,7 +145,7 @@ def test_cvat_video_xml_of_the_demo_imports_to_its_labels(demo, root, tmp_path):
     assert _actions(done.path) == rec.labels["action"]
 
 
-def test_elan_tier_and_segment_json_import_to_the_labels(demo, root, tmp_path):
+def test_elan_tier_and_segment_json_import_to_the_labels(demo, root, tmp_path, caplog):
     records, times = demo
     rec, t = records[2], times[records[2].stem]
     runs = _runs(rec.labels["action"])
@@ -170,10 +170,13 @@ def test_elan_tier_and_segment_json_import_to_the_labels(demo, root, tmp_path):
     assert _actions(done.path) == rec.labels["action"]
     # ActivityNet layout, video id without the stem's prefix is matched too
     seg = {"database": {rec.stem: {"duration": _secs(t, len(t)), "subset": "training", "annotations": [
-        {"segment": [_secs(t, a), _secs(t, b + 1)], "label": lab} for lab, a, b in runs]}}}
+        {"segment": [_secs(t, a), _secs(t, b + 1)], "label": lab} for lab, a, b in runs]},
+        "QOlSCBRmfWY": {"duration": 82.7, "annotations": [{"segment": [6.2, 60.0], "label": "Ballet"}]}}}
     (tmp_path / "seg.json").write_text(json.dumps(seg))
-    (done,) = import_labels([tmp_path / "seg.json"], root, out=tmp_path / "seg")
+    with caplog.at_level(logging.WARNING, logger="kit"):
+        (done,) = import_labels([tmp_path / "seg.json"], root, out=tmp_path / "seg")
     assert _actions(done.path) == rec.labels["action"]
+    assert "1 of its 2 video(s) are not in" in caplog.text and "'QOlSCBRmfWY'" in caplog.text
 
 
 def test_problems_are_errors_with_counts_and_nothing_is_written(demo, root, tmp_path, caplog):
@@ -216,7 +219,7 @@ def test_problems_are_errors_with_counts_and_nothing_is_written(demo, root, tmp_
     (done,) = run(base + _boris_tabular(rec, t, "rat")[:2], subject="mouse", overwrite=True)
     with pytest.raises(DataError, match=r"1 START/STOP row\(s\) without their partner \(lines \[2\]\)"):
         run(base[:1] + base[2:], overwrite=True)
-    with pytest.raises(DataError, match="no video for '/x/nosuch.mp4'"):
+    with pytest.raises(DataError, match=r"1 of its 1 video\(s\) are not in .*first: '/x/nosuch.mp4'"):
         run([{**r, "Media file name": "/x/nosuch.mp4"} for r in base], overwrite=True)
 
 

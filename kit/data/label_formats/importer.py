@@ -17,7 +17,7 @@ from kit.data.label_formats.cvat import is_cvat, read_cvat
 from kit.data.label_formats.elan import is_elan, read_elan
 from kit.data.label_formats.segments import is_segments, read_segments
 from kit.data.label_formats.timeline import check_time_base, frame_times, labels_of
-from kit.data.video import VIDEO_EXTS, DataError, probe_video, problem
+from kit.data.video import VIDEO_EXTS, DataError, probe_video, problem, warning
 
 log = logging.getLogger("kit")
 
@@ -122,12 +122,11 @@ def import_labels(files: list[str | Path], data_root: str | Path = "", videos: s
             problems.append(problem(f, f"--video {video} given but the file holds {len(entries)} videos",
                                     "leave out --video: each video is matched by name"))
             continue
+        missing = []
         for hint, events, base in entries:
             stem = video if video is not None else _match(hint or f.stem, vids)
             if stem is None or stem not in vids:
-                problems.append(problem(f, f"no video for {hint or f.stem!r} in {video_dir} (videos: "
-                                        f"{', '.join(sorted(vids)[:8])}{' ...' if len(vids) > 8 else ''})",
-                                        "put the video there under that name, or pass --video STEM"))
+                missing.append(hint or f.stem)
                 continue
             if stem in todo:
                 problems.append(problem(f, f"video {stem} is annotated twice (also in {todo[stem][0]})",
@@ -138,6 +137,14 @@ def import_labels(files: list[str | Path], data_root: str | Path = "", videos: s
                 continue
             todo[stem] = (f, events)
             bases[stem] = base
+        if missing:
+            # a benchmark's JSON names thousands of videos, of which a dataset may hold some: a warning then
+            some = len(missing) < len(entries)
+            problems.append((warning if some else problem)(
+                f, f"{len(missing)} of its {len(entries)} video(s) are not in {video_dir}"
+                f"{' and are skipped' if some else ''} (first: {missing[0]!r}; videos there: "
+                f"{', '.join(sorted(vids)[:6])}{' ...' if len(vids) > 6 else ''})",
+                "put the videos there under those names, or pass --video STEM for a single-video file"))
     if classes is not None:
         known = set(classes)
         unknown: dict[str, int] = {}
