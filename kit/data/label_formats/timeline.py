@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kit.data.video import DataError, problem, probe_video
+from kit.data.video import problem, probe_video
 
-__all__ = ["Event", "frame_times", "to_frames", "labels_of"]
+__all__ = ["Event", "TimeBase", "check_time_base", "frame_times", "labels_of", "to_frames"]
 
 
 @dataclass
@@ -185,6 +185,3 @@ def check_time_base(base: TimeBase, times: np.ndarray, fps: float, source: str, 
         problems.append(problem(source, f"the file counts {base.frames} frames, the video has {n}",
                                 "annotate the whole video, or check that the file belongs to it"))
 
-
-def no_events(source) -> DataError:
-    return DataError.of([problem(source, "no events found", "export the annotations again (see docs/label-import.md)")])
