@@ -151,7 +151,7 @@ def estimate_poses(data_root: str | Path = "", videos: str | Path = "", poses: s
     """
     root = Path(data_root) if str(data_root) else None
     if root is None and not (str(videos) and str(poses)):
-        raise DataError.of([problem("", "no data given", "pass data_root (a folder with Videos/), or both "
+        raise DataError.of([problem("--data_root", "not given", "pass data_root (a folder with Videos/), or both "
                                     "videos and poses folders")])
     video_dir = Path(videos) if str(videos) else root / "Videos"
     pose_dir = Path(poses) if str(poses) else root / "Poses"
