@@ -106,7 +106,8 @@ def _videos(video_dir: Path) -> list[Path]:
     for p in found:
         stems.setdefault(p.stem.lower(), []).append(p)
     twins = [problem(ps[1], f"{len(ps)} videos share the stem {ps[0].stem!r} ({', '.join(p.name for p in ps)}): "
-                     "their pose files would have one name", "rename all but one") for ps in stems.values() if len(ps) > 1]
+                     "their pose files would have one name", "rename all but one")
+             for ps in stems.values() if len(ps) > 1]
     if twins:
         raise DataError.of(twins)
     return found

@@ -77,7 +77,8 @@ def _number(v: str) -> float | None:
         return None  # "NA", several media ("25.000;30.000"), empty
 
 
-def read_boris(path: Path, subject: str | None, points: str, problems: list[dict]) -> list[tuple[str, list[Event], TimeBase]]:
+def read_boris(path: Path, subject: str | None, points: str,
+               problems: list[dict]) -> list[tuple[str, list[Event], TimeBase]]:
     """``[(media file, events, time base)]``, one per observation and media file of the export."""
     df = _table(path)
     aggregated = all(c in df.columns for c in AGGREGATED)

@@ -65,9 +65,10 @@ def read_cvat(path: Path, attribute: str | None, problems: list[dict]) -> list[t
     out = []
     for task in tasks or [None]:
         tid = task.findtext("id") if task is not None else None
-        step = re.fullmatch(r"\s*step\s*=\s*(\d+)\s*", (task.findtext("frame_filter") or "") if task is not None else "")
-        if task is not None and (task.findtext("frame_filter") or "").strip() and (not step or step.group(1) != "1"):
-            problems.append(problem(path, f"task {tid}: frame_filter {task.findtext('frame_filter')!r}: its frames are "
+        filt = (task.findtext("frame_filter") or "") if task is not None else ""
+        step = re.fullmatch(r"\s*step\s*=\s*(\d+)\s*", filt)
+        if filt.strip() and (not step or step.group(1) != "1"):
+            problems.append(problem(path, f"task {tid}: frame_filter {filt!r}: its frames are "
                                     "not the video's", "annotate a task with every frame (no frame step)"))
             continue
         first = _int(task, "start_frame", 0)

@@ -99,8 +99,8 @@ def import_labels(files: list[str | Path], data_root: str | Path = "", videos: s
     """
     root = Path(data_root) if str(data_root) else None
     if root is None and not (str(videos) and str(out)):
-        raise DataError.of([problem("--data_root", "not given", "pass --data_root (a folder with Videos/), or both --videos "
-                                    "and --out")])
+        raise DataError.of([problem("--data_root", "not given", "pass --data_root (a folder with Videos/), or both "
+                                    "--videos and --out")])
     video_dir = Path(videos) if str(videos) else root / "Videos"
     out_dir = Path(out) if str(out) else root / "Annotations"
     if not video_dir.is_dir():

@@ -48,6 +48,7 @@ def read_segments(path: Path, problems: list[dict]) -> list[tuple[str, list[Even
             problems.append(problem(path, f"video {vid}: {bad} annotation(s) without a segment [t0, t1] in seconds "
                                     "and a label", "give each annotation \"segment\" and \"label\""))
         dur = entry.get("duration")
+        fps = entry.get("fps")
         out.append((vid, events, TimeBase(duration=float(dur) if isinstance(dur, (int, float)) else None,
-                                          fps=entry.get("fps") if isinstance(entry.get("fps"), (int, float)) else None)))
+                                          fps=float(fps) if isinstance(fps, (int, float)) else None)))
     return out
