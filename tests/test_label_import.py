@@ -278,3 +278,16 @@ def test_boris_export_of_older_versions_with_metadata_lines(demo, root, tmp_path
     first_bad = bad.splitlines().index(next(l for l in bad.splitlines() if l.endswith("STPO"))) + 1
     with pytest.raises(DataError, match=rf"line {first_bad}: 1 row\(s\) without a number in Time"):
         import_labels([export], root, video=rec.stem, overwrite=True)
+
+
+def test_cvat_frame_step_and_image_exports_are_refused(demo, root, tmp_path):
+    rec = demo[0][0]
+    (tmp_path / "step.xml").write_text(_cvat_xml(rec).replace("<frame_filter></frame_filter>",
+                                                              "<frame_filter>step=2</frame_filter>"))
+    with pytest.raises(DataError, match="frame_filter 'step=2': its frames are not the video's"):
+        import_labels([tmp_path / "step.xml"], root)
+    (tmp_path / "img.xml").write_text('<?xml version="1.0" encoding="utf-8"?>\n<annotations><version>1.1</version>'
+                                      '<image id="0" name="frame_000000.png" width="64" height="64"><box label="a" '
+                                      'occluded="0" xtl="1" ytl="1" xbr="9" ybr="9"/></image></annotations>')
+    with pytest.raises(DataError, match="a `CVAT for images` export"):
+        import_labels([tmp_path / "img.xml"], root, video=rec.stem)
