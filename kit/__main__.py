@@ -1,7 +1,7 @@
 """Command line: ``python -m kit COMMAND [flags] [--debug]``.
 
 Commands: ``train``, ``extract``, ``evaluate``, ``predict``, ``export``, ``crossval``, ``demo-data``,
-``compare``, ``bench``.
+``compare``, ``bench``, ``poses``, ``import-labels``.
 
 ``train`` takes every RunConfig field as a flag of the same name (the seed's flags among them:
 ``--annotations DIR --videos DIR --model_type action_only --epochs 50 --batch_size 2
@@ -147,6 +147,18 @@ def cmd_export(argv: list[str]) -> int:
     return 0
 
 
+def cmd_poses(argv: list[str]) -> int:
+    from kit.data.pose_estimation import main_poses
+
+    return main_poses(argv)
+
+
+def cmd_import_labels(argv: list[str]) -> int:
+    from kit.data.label_formats import main_import
+
+    return main_import(argv)
+
+
 def cmd_predict(argv: list[str]) -> int:
     from kit.results.predict import main_predict
 
@@ -172,7 +184,7 @@ def cmd_crossval(argv: list[str]) -> int:
 
 COMMANDS = {"train": cmd_train, "extract": cmd_extract, "evaluate": cmd_evaluate, "predict": cmd_predict,
             "export": cmd_export, "crossval": cmd_crossval, "demo-data": cmd_demo, "compare": cmd_compare,
-            "bench": cmd_bench}
+            "bench": cmd_bench, "poses": cmd_poses, "import-labels": cmd_import_labels}
 
 
 def run_command(fn, argv: list[str], debug: bool = False) -> int:

@@ -32,6 +32,7 @@ NOTEBOOK_ONLY = {
     "checkpoint": str,  # 04, 05: best | last
     "video_index": int,  # 01, 02, 05: which video (sorted by name) to look at
     "frame": int,  # 01: a frame of that video
+    "poses_from_video": bool,  # 01: write Poses/<stem>.npy with BlazePose for videos that have none
     "overlay": bool,  # 05: also write the annotated video
     "out": str,  # 05: output folder
 }
