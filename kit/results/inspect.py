@@ -27,12 +27,13 @@ import torch
 
 from kit.features.backbones import Backbone
 from kit.config import RunConfig, resolve_path
-from kit.data import VideoRecord, read_frames
+from kit.data import COCO17_EDGES, VideoRecord, read_frames
 from kit.data.resize import Resize  # noqa: F401  (a type in a signature)
 from kit.data.demo import demo_root
 from kit.data.windows import Window, uniform_indices
 
 __all__ = ["project_path", "dataset_root", "dataset_summary", "class_counts", "window_frames", "keypoints_at",
+           "skeleton_edges",
            "frame_view", "frame_scrubber", "backbone_choice", "default_device", "shape_walkthrough",
            "sampling_slider"]
 
@@ -167,14 +168,22 @@ def keypoints_at(record: VideoRecord, indices) -> np.ndarray:
     return record.keypoints[idx]
 
 
+def skeleton_edges(record: VideoRecord) -> tuple[tuple[int, int], ...]:
+    """The edges to draw for a record's keypoints: its skeleton's, repeated for every individual
+    (COCO-17 for records without a skeleton)."""
+    if record.skeleton is None or record.keypoints is None:
+        return COCO17_EDGES
+    return record.skeleton.drawing_edges(record.keypoints.shape[1])
+
+
 def frame_view(record: VideoRecord, frame: int, img_size: int = 256):
     """One frame with its pose drawn on it and its labels in the title. Returns a Figure."""
     from kit.results.input_view import pose_frames
 
     frame = int(np.clip(frame, 0, record.num_frames - 1))
     img = read_frames(record.video_path, [frame], img_size)  # (1, 3, H, W)
-    fig = pose_frames(img, keypoints_at(record, [frame]), [frame], video_size=(record.width, record.height),
-                      ncols=1)
+    fig = pose_frames(img, keypoints_at(record, [frame]), [frame], edges=skeleton_edges(record),
+                      video_size=(record.width, record.height), ncols=1)
     fig.set_size_inches(4, 4.4)
     labels = ", ".join(f"{t}={v[frame] or '(unlabeled)'}" for t, v in record.labels.items())
     fig.axes[0].set_title(f"{record.stem} frame {frame}/{record.num_frames - 1}\n{labels}", fontsize="small")
