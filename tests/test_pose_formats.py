@@ -76,6 +76,9 @@ def test_deeplabcut_multi_animal_all_or_one_and_config_skeleton(demo_root, tmp_p
     assert rec.keypoints.shape == (len(kp), 34, 3)
     np.testing.assert_allclose(rec.keypoints[:, 17:], other, atol=1e-4)
     assert rec.skeleton.edges == ((0, 1), (11, 13)) and rec.skeleton.individuals == ("mouse1", "mouse2")
+    from kit.results.inspect import skeleton_edges
+
+    assert skeleton_edges(rec) == ((0, 1), (11, 13), (17, 18), (28, 30))  # drawn on both animals
     (one,) = load_records(root, pose_options=PoseOptions(individual="mouse2"))
     np.testing.assert_allclose(one.keypoints, other, atol=1e-4)
     with pytest.raises(Exception, match="no individual 'rat'"):
@@ -175,11 +178,14 @@ def test_malformed_files_get_one_line_each(demo_root, tmp_path):
         f["node_names"] = np.array([b"a", b"b", b"c", b"d"])
         f["track_names"] = np.array([b"t1", b"t2", b"t3"])
     np.save(root / "Poses" / "ghost.npy", np.zeros((3, 17, 3)))
+    np.save(root / "Poses" / "demo_002.npy", np.full(np.load(demo_root / "Poses" / "demo_002.npy").shape, np.nan))
     report = validate(root)
     by_file = {Path(f).name: p for f, p in zip(report.file, report.problem)}
     assert "header rows start ['bodyparts', 'coords'" in by_file["demo_000DLC_x.csv"]
     assert "track count changes" in by_file["demo_001.analysis.h5"]
     assert "match no video" in by_file["Poses"] and "ghost.npy" in by_file["Poses"]
+    assert "no joint in any frame (all NaN" in by_file["demo_002.npy"]
+    assert len(report) == 4
 
 
 def test_pooling_over_individuals_ignores_their_order_and_absence():

@@ -1,13 +1,16 @@
-"""Keypoints: the skeleton a video's poses follow, read from ``Poses/<stem>.npy`` or CSV columns.
+"""Keypoints: the skeleton a video's poses follow, read from ``Poses/<stem>.npy``, CSV columns, or the
+files pose estimators write (:mod:`kit.data.pose_formats`: DeepLabCut, SLEAP, OpenPose, MMPose/COCO).
 
 A pose file ``Poses/<stem>.npy`` holds ``(L, J, 2|3)``: x, y[, score] in pixels, one row of joints
 per frame; its suffix matches in any case and a stem matching a video only up to case is used with a
 warning. Keypoints may instead sit in a per-frame annotation CSV as ``kp{j}_x, kp{j}_y[, kp{j}_score]``
 (:mod:`kit.data.contract` reads the CSV and hands the columns here; a pose file wins when both
-exist). Every source comes out as ``(L, J, 3)`` float32; joints with a NaN or inf are missing:
-coordinates 0 and score 0, never an error. Problems are report rows (``problem``/``warning``).
+exist). Every source comes out as ``(L, I * J, 3)`` float32 (``I`` individuals, one for the kit's own
+files) with a :class:`~kit.data.pose_formats.Skeleton`; joints with a NaN or inf, or a score below
+``pose_min_score``, are missing: coordinates 0 and score 0, never an error. Problems are report rows
+(``problem``/``warning``).
 
-Legend: ``L`` frames in a video, ``J`` joints.
+Legend: ``L`` frames in a video, ``I`` individuals, ``J`` joints of one individual.
 """
 from __future__ import annotations
 
@@ -70,12 +73,18 @@ def read_keypoints(paths: list[Path], stem: str, n: int, options: PoseOptions, p
     """``(keypoints (n, I*J, 3), skeleton)`` of one video's pose source; ``(None, None)`` after a problem."""
     p = paths[0]
     if p.is_file() and p.suffix.lower() == ".npy":
-        return own_skeleton(_read_pose(p, n, problems), options, pose_dir, p, problems)
-    try:
-        return read_pose_source(paths, stem, n, options, pose_dir)
-    except PoseFileError as e:
-        problems.append(problem(p, e.problem, e.fix))
-        return None, None
+        kp, skel = own_skeleton(_read_pose(p, n, problems), options, pose_dir, p, problems)
+    else:
+        try:
+            kp, skel = read_pose_source(paths, stem, n, options, pose_dir)
+        except PoseFileError as e:
+            problems.append(problem(p, e.problem, e.fix))
+            return None, None
+    if kp is not None and not (kp[..., 2] > 0).any():
+        problems.append(warning(p, f"no joint in any frame (all NaN, or every score below pose_min_score="
+                                f"{options.min_score:g}): the pose branch gets nothing from it",
+                                "check that the file holds this video's poses, or lower pose_min_score"))
+    return kp, skel
 
 
 def own_skeleton(kp: np.ndarray | None, options: PoseOptions, pose_dir: Path | None, path: Path,
