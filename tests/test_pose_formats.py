@@ -145,6 +145,24 @@ def test_mmpose_demo_output_round_trip(demo_root, tmp_path):
     assert rec.skeleton.edges == ((15, 13), (13, 11))
 
 
+def test_coco_keypoints_written_by_sleap_io_round_trip(demo_root, tmp_path):
+    import sleap_io as sio
+
+    root = _dataset(demo_root, tmp_path / "d", STEMS[:1])
+    kp = _original(demo_root, "demo_000")
+    two = np.stack([kp, np.where(kp[..., 2:] > 0, kp + [30, 5, 0], 0)], 1)  # (L, 2, J, 3)
+    arr = np.where(two[..., 2:] > 0, two, np.nan)
+    arr[..., 2] = np.where(np.isnan(arr[..., 2]), np.nan, 1.0)  # COCO keeps visibility, not scores
+    labels = sio.Labels.from_numpy(arr, videos=[sio.Video(filename=str(root / "Videos" / "demo_000.mp4"),
+                                                          open_backend=False)],
+                                   skeletons=sio.Skeleton(list(NAMES), edges=[(0, 1)]), return_confidence=True)
+    sio.save_coco(labels, str(root / "Poses" / "demo_000.json"))
+    (rec,) = load_records(root)
+    want = np.where(two[..., 2:] > 0, np.concatenate([two[..., :2], np.ones_like(two[..., 2:])], -1), 0)
+    np.testing.assert_allclose(rec.keypoints, want.reshape(len(kp), 34, 3), atol=1e-4)
+    assert rec.skeleton.edges == ((0, 1),)
+
+
 def test_skeleton_from_config_file_or_nearest_neighbours(demo_root, tmp_path):
     root = _dataset(demo_root, tmp_path / "d", STEMS[:1])
     kp = _original(demo_root, "demo_000")[:, :5]  # 5 unnamed joints: no built-in skeleton fits

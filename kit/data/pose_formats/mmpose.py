@@ -11,11 +11,13 @@ Two layouts are read:
   ``{"images": [{"id", "file_name"}], "annotations": [{"image_id", "keypoints": [x, y, v, ...]}],
   "categories": [{"keypoints": [names], "skeleton": [[a, b], ...] (1-based)}]}``. ``v`` is a visibility
   flag (0 not labelled, 1 occluded, 2 visible), not a confidence: 0 is missing, 1 and 2 give score 1.
-  Frame ``k`` is the ``k``-th image in order of ``id``.
+  An image's frame is the number its ``file_name`` ends with (``clip_frame_000123.png``; sleap-io and
+  frame extractors name them so) when every image has a distinct one, else its rank in order of ``id``.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +85,12 @@ def _mmpose(d: dict) -> PoseData:
 
 
 def _coco(d: dict) -> PoseData:
-    order = {img["id"]: k for k, img in enumerate(sorted(d["images"], key=lambda im: im["id"]))}
+    images = sorted(d["images"], key=lambda im: im["id"])
+    numbers = [re.search(r"(\d+)\D*$", str(im.get("file_name", ""))) for im in images]
+    if all(numbers) and len({int(m.group(1)) for m in numbers}) == len(images):
+        order = {im["id"]: int(m.group(1)) for im, m in zip(images, numbers)}  # frame numbers in the names
+    else:
+        order = {im["id"]: k for k, im in enumerate(images)}
     cats = d.get("categories") or [{}]
     names = cats[0].get("keypoints")
     frames: dict[int, list] = {}
@@ -99,8 +106,8 @@ def _coco(d: dict) -> PoseData:
     if not frames:
         raise ValueError("no annotation")
     xy, score = _fill(frames, J)
-    if len(order) > xy.shape[0]:  # trailing images without annotations are frames without anyone
-        pad = len(order) - xy.shape[0]
+    if max(order.values()) + 1 > xy.shape[0]:  # trailing images without annotations: frames without anyone
+        pad = max(order.values()) + 1 - xy.shape[0]
         xy = np.concatenate([xy, np.full((pad,) + xy.shape[1:], np.nan)])
         score = np.concatenate([score, np.zeros((pad,) + score.shape[1:])])
     skel = cats[0].get("skeleton")
