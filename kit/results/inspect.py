@@ -83,8 +83,16 @@ def _split_of(splits: dict | None) -> dict[str, str]:
     return {r.stem: name for name, recs in (splits or {}).items() for r in recs}
 
 
+def _pose_shape(r: VideoRecord) -> dict:
+    """Joints of one individual and the number of individuals of a record's keypoints (0, 0: none)."""
+    if r.keypoints is None:
+        return {"joints": 0, "individuals": 0}
+    J = r.skeleton.num_joints if r.skeleton else int(r.keypoints.shape[1])
+    return {"joints": J, "individuals": int(r.keypoints.shape[1]) // J}
+
+
 def dataset_summary(records: list[VideoRecord], splits: dict[str, list[VideoRecord]] | None = None) -> pd.DataFrame:
-    """One row per video: split, frames, fps, seconds, resolution, joints, and per task the
+    """One row per video: split, frames, fps, seconds, resolution, joints, individuals, and per task the
     number of labelled segments and of unlabeled frames. A last row ``total`` sums the counts."""
     split = _split_of(splits)
     rows = []
@@ -92,7 +100,7 @@ def dataset_summary(records: list[VideoRecord], splits: dict[str, list[VideoReco
         row = {"video": r.stem, "split": split.get(r.stem, ""), "frames": r.num_frames, "fps": round(r.fps, 2),
                "seconds": round(r.num_frames / r.fps, 1) if r.fps else float("nan"),
                "resolution": f"{r.width}x{r.height}",
-               "joints": 0 if r.keypoints is None else int(r.keypoints.shape[1])}
+               **_pose_shape(r)}
         for task, labels in r.labels.items():
             row[f"{task} segments"] = sum(1 for lab, _ in _runs(labels) if lab)
             row[f"{task} unlabeled"] = sum(1 for lab in labels if not lab)
