@@ -246,3 +246,14 @@ def test_multi_animal_deeplabcut_dataset_trains_and_evaluates(demo_root, tmp_pat
 
     res = predict(run, root / "Videos" / "demo_001.mp4", out=tmp_path / "p", poses=root / "Poses", progress=False)
     assert res.videos[0]["poses"] and not res.notes
+
+
+def test_overlay_draws_the_skeleton_of_every_individual():
+    from kit.results.overlay import draw_pose
+
+    kp = np.array([[10, 10, 1], [30, 10, 1], [10, 40, 0], [50, 50, 1], [70, 50, 1], [70, 70, 0]], np.float32)
+    img = draw_pose(np.zeros((100, 100, 3), np.uint8), kp, ((0, 1), (0, 2), (3, 4), (3, 5)))
+    assert img[10, 20, 1] > 200 and img[50, 60, 1] > 200  # both individuals' edges, in green
+    assert img[25, 10].sum() == 0 and img[60, 70].sum() == 0  # edges to missing joints are not drawn
+    big = draw_pose(np.zeros((200, 200, 3), np.uint8), kp, ((0, 1),), scale=2)
+    assert big[19:23, 40, 1].max() > 200 and big[8:12, 40].sum() == 0  # shown at twice the size: scaled with it

@@ -33,6 +33,7 @@ from kit.data.inputs import video_records
 from kit.data.pose_formats import PoseOptions
 from kit.data.video import DataError, problem
 from kit.files import read_json, write_json
+from kit.results.inspect import skeleton_edges
 from kit.results.labelling import output_paths, outputs_done, summary_table, write_video_outputs
 from kit.temporal.runs import latest_run
 from kit.temporal.trained import TrainedRun
@@ -85,7 +86,8 @@ def predict(run_dir: str | Path, videos, out: str | Path = "", checkpoint: str =
             continue
         t0 = time.perf_counter()
         pred = trained.predict([r], batch_size=batch_size, progress=progress)[0]
-        files = write_video_outputs(out, r.stem, pred.probs, trained.vocab, r.fps or 0.0, r.video_path, overlay)
+        files = write_video_outputs(out, r.stem, pred.probs, trained.vocab, r.fps or 0.0, r.video_path, overlay,
+                                    keypoints=r.keypoints, edges=skeleton_edges(r))  # the overlay draws the poses
         rows.append(_row(r, out, overlay, seconds=time.perf_counter() - t0, skipped=False, files=files))
         log.info(f"[info] {r.stem}: {r.num_frames} frames labelled in {rows[-1]['seconds']:.1f} s")
     segs = {row["stem"]: pd.read_csv(out / f"{row['stem']}.segments.csv", keep_default_na=False) for row in rows}
