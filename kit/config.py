@@ -51,7 +51,10 @@ class RunConfig:
     data_root: str = ""  # folder holding Videos/ Annotations/ [Poses/] [splits.csv]; "" = demo data
     annotations: str = ""  # seed flag: the Annotations folder (default <data_root>/Annotations)
     videos: str = ""  # seed flag: the Videos folder (default <data_root>/Videos)
-    poses: str = ""  # keypoint folder of <stem>.npy (default <data_root>/Poses when present)
+    poses: str = ""  # keypoint folder: <stem>.npy, DeepLabCut, SLEAP, OpenPose, MMPose files (default <data_root>/Poses)
+    skeleton: str = ""  # coco17 | body25 | coco18 | blazepose33 | a JSON file of joints and edges; "" = from the pose files
+    individual: str = ""  # follow this individual (track) of multi-animal pose files; "" = all, pooled
+    pose_min_score: float = 0.0  # joints whose likelihood/confidence is below this are missing
     splits: str = ""  # CSV video,split (default <data_root>/splits.csv when present)
     val_fraction: float = 0.2  # seeded split by video when there is no splits file: the model-selection split
     test_fraction: float = 0.2  # likewise, held out: scores nothing was chosen on
@@ -144,8 +147,9 @@ class RunConfig:
                 raise ConfigError(f"RunConfig.{name} must be in [0, 1), got {getattr(self, name)}")
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ConfigError("RunConfig.val_fraction + test_fraction must be < 1 (nothing left to train on)")
-        if min(self.window_stride, self.num_workers, self.warmup_steps, self.max_len, self.fps) < 0:
-            raise ConfigError("RunConfig.window_stride, num_workers, warmup_steps, max_len and fps must be >= 0")
+        if min(self.window_stride, self.num_workers, self.warmup_steps, self.max_len, self.fps, self.pose_min_score) < 0:
+            raise ConfigError("RunConfig.window_stride, num_workers, warmup_steps, max_len, fps and pose_min_score "
+                              "must be >= 0")
         if self.lr <= 0 or self.backbone_lr <= 0:
             raise ConfigError(f"RunConfig.lr and backbone_lr must be > 0, got {self.lr}, {self.backbone_lr}")
         for name in ("weight_decay", "grad_clip", "smooth_weight", "smooth_tau"):

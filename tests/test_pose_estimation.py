@@ -126,7 +126,7 @@ def test_notebook_01_estimates_and_draws_blazepose(shared_videos, tmp_path, medi
     nb = papermill("01_data_inspection", tmp_path / "01.ipynb", ROOT, data_root=root, output_dir=tmp_path / "out",
                    img_size=64, num_frames=4, poses_from_video=True)
     assert (root / "Poses" / "clip_a.npy").is_file() and "with_person" in text_of(nb)
-    pose_cell = next(c for c in nb.cells if c.cell_type == "code" and "skeleton_edges(root" in c.source)
+    pose_cell = next(c for c in nb.cells if c.cell_type == "code" and "skeleton_edges(record" in c.source)
     assert any("image/png" in o.get("data", {}) for o in pose_cell.outputs)
 
 

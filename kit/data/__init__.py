@@ -2,7 +2,8 @@
 
 The names a notebook needs most are importable from here (``from kit.data import load_records``);
 each lives in its own module: :mod:`kit.data.contract` (folders, CSV annotations, records),
-:mod:`kit.data.poses` (keypoints), :mod:`kit.data.splits` (train/val/test), :mod:`kit.data.labels`
+:mod:`kit.data.poses` (keypoints), :mod:`kit.data.pose_formats` (pose estimators' files, skeletons),
+:mod:`kit.data.splits` (train/val/test), :mod:`kit.data.labels`
 (vocabularies, class indices), :mod:`kit.data.video` (frame-exact decoding; data errors),
 :mod:`kit.data.stream` (one sequential decode pass per video), :mod:`kit.data.windows` (which frames
 a model looks at; window datasets), :mod:`kit.data.demo` (the synthetic dataset).

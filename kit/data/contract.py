@@ -37,7 +37,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from kit.data.poses import _KP_COL, _csv_keypoints, _pose_files, _read_pose
+from kit.data.pose_formats import PoseOptions, Skeleton
+from kit.data.pose_formats.assemble import unify
+from kit.data.poses import _KP_COL, _csv_keypoints, _pose_files, own_skeleton, read_keypoints
 from kit.data.splits import _no_val_warning, _read_splits, _splits_path, split_records
 from kit.data.video import VIDEO_EXTS, DataError, _os_fix, _os_reason, note_loaded, probe_video, problem, warning
 
@@ -63,8 +65,9 @@ class VideoRecord:
     width: int
     height: int
     labels: dict[str, list[str]]  # task -> L label strings, "" = unlabeled; "action" first
-    keypoints: np.ndarray | None = None  # (L, J, 3) float32 x, y, score; missing joints 0, 0, 0
+    keypoints: np.ndarray | None = None  # (L, I*J, 3) float32 x, y, score; missing joints 0, 0, 0
     features_path: Path | None = None  # precomputed (D, L) features, e.g. features/<stem>.npy of the MS-TCN layout
+    skeleton: Skeleton | None = None  # the keypoints' joints, edges and individuals (kit.data.pose_formats)
 
     @property
     def tasks(self) -> list[str]:
@@ -73,7 +76,8 @@ class VideoRecord:
 
 # --- loading and checking ----------------------------------------------------------------------
 def load_records(data_root: str | Path = "", annotations: str | Path = "", videos: str | Path = "",
-                 poses: str | Path = "", stems: list[str] | None = None) -> list[VideoRecord]:
+                 poses: str | Path = "", stems: list[str] | None = None,
+                 pose_options: PoseOptions | None = None) -> list[VideoRecord]:
     """Every annotated video, sorted by stem; raises one :class:`DataError` listing all problems.
 
     Warnings (labels that would be lost without an error) are logged, one ``[warn]`` line each.
@@ -83,7 +87,7 @@ def load_records(data_root: str | Path = "", annotations: str | Path = "", video
         annotations, videos, poses: explicit folders, overriding those under ``data_root``.
         stems: only these videos (others are not read or probed); each must exist. None = all.
     """
-    records, problems = _scan(data_root, annotations, videos, poses, stems)
+    records, problems = _scan(data_root, annotations, videos, poses, stems, pose_options)
     errors = [p for p in problems if p.get("level", "error") == "error"]
     if errors:
         raise DataError.of(errors)
@@ -96,7 +100,7 @@ def load_records(data_root: str | Path = "", annotations: str | Path = "", video
 
 def validate(data_root: str | Path = "", annotations: str | Path = "", videos: str | Path = "",
              poses: str | Path = "", splits: str | Path = "", val_fraction: float = 0.2,
-             test_fraction: float = 0.0, seed: int = 0) -> pd.DataFrame:
+             test_fraction: float = 0.0, seed: int = 0, pose_options: PoseOptions | None = None) -> pd.DataFrame:
     """All problems of a dataset as a table (file, row, column, problem, fix, level); empty when clean.
 
     ``row`` is the line number in the file (the header is line 1), as an editor shows it.
@@ -104,7 +108,7 @@ def validate(data_root: str | Path = "", annotations: str | Path = "", videos: s
     ignored, with counts). ``val_fraction``, ``test_fraction`` and ``seed`` split the videos as
     training would, to warn when no video is left for validation.
     """
-    records, problems = _scan(data_root, annotations, videos, poses)
+    records, problems = _scan(data_root, annotations, videos, poses, pose_options=pose_options)
     path = _splits_path(records, splits, data_root)
     clean = not any(p.get("level", "error") == "error" for p in problems)
     if path is not None and clean:
@@ -138,8 +142,9 @@ def _subdir(root: Path | None, name: str, problems: list[dict]) -> Path | None:
     return twins[0] if twins else exact
 
 
-def _scan(data_root, annotations, videos, poses, stems=None) -> tuple[list[VideoRecord], list[dict]]:
+def _scan(data_root, annotations, videos, poses, stems=None, pose_options=None) -> tuple[list[VideoRecord], list[dict]]:
     problems: list[dict] = []
+    options = pose_options or PoseOptions()
     root = Path(data_root) if str(data_root) else None
     ann_dir = Path(annotations) if str(annotations) else _subdir(root, "Annotations", problems)
     vid_dir = Path(videos) if str(videos) else _subdir(root, "Videos", problems)
@@ -193,16 +198,20 @@ def _scan(data_root, annotations, videos, poses, stems=None) -> tuple[list[Video
             continue
         note_loaded(vids[stem])  # a change to the file after this point is an error when it is read
         labels, kp = _read_annotation(csvs[stem], meta, problems)
-        pose_path = pose_files.get(stem)
-        if pose_path is not None:
-            kp = _read_pose(pose_path, meta.num_frames, problems)
+        kp, skel = own_skeleton(kp, options, pose_dir, csvs[stem], problems)
+        source = pose_files.get(stem)
+        pose_path = source[0] if source else None
+        if source is not None:
+            kp, skel = read_keypoints(source, stem, meta.num_frames, options, pose_dir, problems)
         if labels is not None:
             records.append(VideoRecord(stem, vids[stem], csvs[stem], pose_path, meta.num_frames, meta.fps,
-                                       meta.width, meta.height, labels, kp))
-    joints = {r.keypoints.shape[1] for r in records if r.keypoints is not None}
+                                       meta.width, meta.height, labels, kp, skeleton=skel))
+    joints = {r.skeleton.num_joints if r.skeleton else r.keypoints.shape[1] for r in records if r.keypoints is not None}
     if len(joints) > 1:
         problems.append(problem(pose_dir or ann_dir, f"keypoints have different joint counts {sorted(joints)}",
                                 "use one skeleton (the same J) for every video"))
+    else:
+        unify(records, pose_dir, problems)
     return records, problems
 
 

@@ -15,6 +15,7 @@ from kit.config import RunConfig, resolve_path
 from kit.data.contract import VideoRecord, load_records
 from kit.data.demo import demo_root
 from kit.data.mstcn import is_mstcn_layout, load_mstcn
+from kit.data.pose_formats import PoseOptions
 from kit.data.splits import split_records
 
 log = logging.getLogger("kit")
@@ -49,7 +50,8 @@ def run_records(cfg: RunConfig, output_dir: str | Path | None = None,
         records = run_data(cfg, output_dir).records
         return records if stems is None else [r for r in records if r.stem in set(stems)]
     paths = data_paths(cfg, output_dir)
-    return load_records(paths["data_root"], paths["annotations"], paths["videos"], paths["poses"], stems=stems)
+    return load_records(paths["data_root"], paths["annotations"], paths["videos"], paths["poses"], stems=stems,
+                        pose_options=PoseOptions.of(cfg))
 
 
 @dataclass
@@ -75,7 +77,8 @@ def run_data(cfg: RunConfig, output_dir: str | Path | None = None) -> RunData:
         records, splits, vocab = load_mstcn(resolve_path(cfg.data_root), cfg.split_index, cfg.fps)
         return RunData(records, splits, vocab)
     paths = data_paths(cfg, output_dir)
-    records = load_records(paths["data_root"], paths["annotations"], paths["videos"], paths["poses"])
+    records = load_records(paths["data_root"], paths["annotations"], paths["videos"], paths["poses"],
+                           pose_options=PoseOptions.of(cfg))
     return RunData(records, split_records(records, paths["splits"], cfg.val_fraction, cfg.test_fraction,
                                           cfg.split_seed))
 

@@ -2,7 +2,7 @@
 
 ``video_records(["clip.mp4", "more/"], poses="kp/")`` gives one :class:`~kit.data.contract.VideoRecord`
 per video (folders: every ``.mp4 .avi .mov .mkv .webm`` in it, sorted, not recursive), its
-keypoints from ``<poses>/<stem>.npy`` when that file exists, and no labels. A record's ``stem``
+keypoints from its pose file in ``poses`` (``<stem>.npy`` or another tool's format) when there is one, and no labels. A record's ``stem``
 names its outputs: two videos with the same stem (``test.avi``, ``test.mp4``) become ``test_avi``
 and ``test_mp4``. Every problem (a missing path, a file that is not a video, names that still clash,
 a bad keypoint file) is reported at once as one :class:`~kit.data.video.DataError` naming the files.
@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Iterable
 
 from kit.data.contract import VideoRecord
-from kit.data.poses import _read_pose
+from kit.data.pose_formats import PoseOptions
+from kit.data.pose_formats.assemble import unify
+from kit.data.poses import _pose_files, read_keypoints
 from kit.data.video import VIDEO_EXTS, DataError, probe_video, problem
 
 
@@ -37,8 +39,10 @@ def video_paths(paths: Iterable[str | Path]) -> list[Path]:
     return list(dict.fromkeys(q.resolve() for q in out))
 
 
-def video_records(paths: Iterable[str | Path], poses: str | Path = "") -> list[VideoRecord]:
-    """Records of unannotated videos (labels empty), with keypoints from ``poses`` where present."""
+def video_records(paths: Iterable[str | Path], poses: str | Path = "",
+                  pose_options: PoseOptions | None = None) -> list[VideoRecord]:
+    """Records of unannotated videos (labels empty), with keypoints from ``poses`` where present
+    (any format of :mod:`kit.data.pose_formats`, read with ``pose_options``)."""
     videos = video_paths(paths)
     problems: list[dict] = []
     names = output_names(videos, problems)
@@ -46,6 +50,8 @@ def video_records(paths: Iterable[str | Path], poses: str | Path = "") -> list[V
     if pose_dir is not None and not pose_dir.is_dir():
         problems.append(problem(pose_dir, "not a folder", "pass the folder holding <video name>.npy keypoints"))
         pose_dir = None
+    sources = _pose_files(pose_dir, {names[v] for v in videos} | {v.stem for v in videos}, [], None) \
+        if pose_dir is not None else {}
     records = []
     for v in videos:
         try:
@@ -53,12 +59,12 @@ def video_records(paths: Iterable[str | Path], poses: str | Path = "") -> list[V
         except DataError as e:
             problems += e.problems
             continue
-        pose_path = pose_dir / f"{v.stem}.npy" if pose_dir is not None else None
-        kp = None
-        if pose_path is not None and pose_path.is_file():
-            kp = _read_pose(pose_path, meta.num_frames, problems)
-        records.append(VideoRecord(names[v], v, None, pose_path if kp is not None else None, meta.num_frames,
-                                   meta.fps, meta.width, meta.height, {}, kp))
+        source = sources.get(names[v]) or sources.get(v.stem)
+        kp, skel = (None, None) if source is None else \
+            read_keypoints(source, v.stem, meta.num_frames, pose_options or PoseOptions(), pose_dir, problems)
+        records.append(VideoRecord(names[v], v, None, source[0] if kp is not None else None, meta.num_frames,
+                                   meta.fps, meta.width, meta.height, {}, kp, skeleton=skel))
+    unify(records, pose_dir, [])  # individuals padded as in training; skeleton notes are training's to give
     if problems:
         raise DataError.of(problems)
     return records

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kit.data.pose_formats.skeleton import builtin_skeleton, read_skeleton_json
 from kit.data.stream import iter_frames
 from kit.data.video import VIDEO_EXTS, DataError, probe_video, problem
 from kit.errors import KitError
@@ -39,19 +40,10 @@ log = logging.getLogger("kit")
 __all__ = ["BLAZEPOSE33_NAMES", "BLAZEPOSE33_EDGES", "PoseEstimatorMissing", "VideoPoses", "estimate_poses",
            "pose_python", "read_skeleton"]
 
-# mediapipe/python/solutions/pose.py (class PoseLandmark, 0.10.21), in index order
-BLAZEPOSE33_NAMES: tuple[str, ...] = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
-    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
-    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-    "left_heel", "right_heel", "left_foot_index", "right_foot_index")
-# mediapipe/python/solutions/pose_connections.py (POSE_CONNECTIONS, 0.10.21), sorted
-BLAZEPOSE33_EDGES: tuple[tuple[int, int], ...] = (
-    (0, 1), (0, 4), (1, 2), (2, 3), (3, 7), (4, 5), (5, 6), (6, 8), (9, 10), (11, 12), (11, 13), (11, 23),
-    (12, 14), (12, 24), (13, 15), (14, 16), (15, 17), (15, 19), (15, 21), (16, 18), (16, 20), (16, 22), (17, 19),
-    (18, 20), (23, 24), (23, 25), (24, 26), (25, 27), (26, 28), (27, 29), (27, 31), (28, 30), (28, 32), (29, 31),
-    (30, 32))
+# mediapipe's 33 landmarks and POSE_CONNECTIONS, as kit.data.pose_formats.skeleton defines them (with sources)
+_BLAZEPOSE = builtin_skeleton("blazepose33")
+BLAZEPOSE33_NAMES: tuple[str, ...] = _BLAZEPOSE.joints
+BLAZEPOSE33_EDGES: tuple[tuple[int, int], ...] = tuple(sorted(tuple(sorted(e)) for e in _BLAZEPOSE.edges))
 J = len(BLAZEPOSE33_NAMES)
 REPO = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("pose_worker.py")
@@ -93,8 +85,8 @@ def read_skeleton(pose_dir: str | Path) -> tuple[list[str], list[tuple[int, int]
     path = Path(pose_dir) / "skeleton.json"
     if not path.exists():
         return None
-    data = json.loads(path.read_text())
-    return list(data["joints"]), [tuple(e) for e in data["edges"]]
+    sk = read_skeleton_json(path)
+    return list(sk.joints), list(sk.edges)
 
 
 def _videos(video_dir: Path) -> list[Path]:
@@ -322,9 +314,3 @@ def pose_summary(done: list[VideoPoses]):
     return pd.DataFrame([{"video": d.stem, "estimated": not d.skipped, "frames": d.frames,
                           "with_person": d.with_person, "frames_per_s": round(d.frames / d.seconds, 1) if d.seconds
                           else None, "file": d.path.name} for d in done])
-
-
-def skeleton_edges(data_root: str | Path, joints: int, default=()) -> tuple[tuple[int, int], ...]:
-    """The edges of ``<data_root>/Poses/skeleton.json`` when it has ``joints`` joints, else ``default``."""
-    sk = read_skeleton(Path(data_root) / "Poses")
-    return tuple(sk[1]) if sk is not None and len(sk[0]) == joints else tuple(default)

@@ -27,12 +27,13 @@ import torch
 
 from kit.features.backbones import Backbone
 from kit.config import RunConfig, resolve_path
-from kit.data import VideoRecord, read_frames
+from kit.data import COCO17_EDGES, VideoRecord, read_frames
 from kit.data.resize import Resize  # noqa: F401  (a type in a signature)
 from kit.data.demo import demo_root
 from kit.data.windows import Window, uniform_indices
 
 __all__ = ["project_path", "dataset_root", "dataset_summary", "class_counts", "window_frames", "keypoints_at",
+           "skeleton_edges",
            "frame_view", "frame_scrubber", "backbone_choice", "default_device", "shape_walkthrough",
            "sampling_slider"]
 
@@ -82,8 +83,16 @@ def _split_of(splits: dict | None) -> dict[str, str]:
     return {r.stem: name for name, recs in (splits or {}).items() for r in recs}
 
 
+def _pose_shape(r: VideoRecord) -> dict:
+    """Joints of one individual and the number of individuals of a record's keypoints (0, 0: none)."""
+    if r.keypoints is None:
+        return {"joints": 0, "individuals": 0}
+    J = r.skeleton.num_joints if r.skeleton else int(r.keypoints.shape[1])
+    return {"joints": J, "individuals": int(r.keypoints.shape[1]) // J}
+
+
 def dataset_summary(records: list[VideoRecord], splits: dict[str, list[VideoRecord]] | None = None) -> pd.DataFrame:
-    """One row per video: split, frames, fps, seconds, resolution, joints, and per task the
+    """One row per video: split, frames, fps, seconds, resolution, joints, individuals, and per task the
     number of labelled segments and of unlabeled frames. A last row ``total`` sums the counts."""
     split = _split_of(splits)
     rows = []
@@ -91,7 +100,7 @@ def dataset_summary(records: list[VideoRecord], splits: dict[str, list[VideoReco
         row = {"video": r.stem, "split": split.get(r.stem, ""), "frames": r.num_frames, "fps": round(r.fps, 2),
                "seconds": round(r.num_frames / r.fps, 1) if r.fps else float("nan"),
                "resolution": f"{r.width}x{r.height}",
-               "joints": 0 if r.keypoints is None else int(r.keypoints.shape[1])}
+               **_pose_shape(r)}
         for task, labels in r.labels.items():
             row[f"{task} segments"] = sum(1 for lab, _ in _runs(labels) if lab)
             row[f"{task} unlabeled"] = sum(1 for lab in labels if not lab)
@@ -167,14 +176,22 @@ def keypoints_at(record: VideoRecord, indices) -> np.ndarray:
     return record.keypoints[idx]
 
 
+def skeleton_edges(record: VideoRecord) -> tuple[tuple[int, int], ...]:
+    """The edges to draw for a record's keypoints: its skeleton's, repeated for every individual
+    (COCO-17 for records without a skeleton)."""
+    if record.skeleton is None or record.keypoints is None:
+        return COCO17_EDGES
+    return record.skeleton.drawing_edges(record.keypoints.shape[1])
+
+
 def frame_view(record: VideoRecord, frame: int, img_size: int = 256):
     """One frame with its pose drawn on it and its labels in the title. Returns a Figure."""
     from kit.results.input_view import pose_frames
 
     frame = int(np.clip(frame, 0, record.num_frames - 1))
     img = read_frames(record.video_path, [frame], img_size)  # (1, 3, H, W)
-    fig = pose_frames(img, keypoints_at(record, [frame]), [frame], video_size=(record.width, record.height),
-                      ncols=1)
+    fig = pose_frames(img, keypoints_at(record, [frame]), [frame], edges=skeleton_edges(record),
+                      video_size=(record.width, record.height), ncols=1)
     fig.set_size_inches(4, 4.4)
     labels = ", ".join(f"{t}={v[frame] or '(unlabeled)'}" for t, v in record.labels.items())
     fig.axes[0].set_title(f"{record.stem} frame {frame}/{record.num_frames - 1}\n{labels}", fontsize="small")

@@ -167,7 +167,8 @@ def outputs_done(out_dir: str | Path, stem: str, overlay: bool = False) -> bool:
 
 def write_video_outputs(out_dir: str | Path, stem: str, probs: Mapping[str, np.ndarray],
                         vocab: Mapping[str, Sequence[str]], fps: float, video_path: str | Path | None = None,
-                        overlay: bool = False, codecs: Sequence[str] | None = None) -> dict[str, Path]:
+                        overlay: bool = False, codecs: Sequence[str] | None = None, keypoints=None,
+                        edges=()) -> dict[str, Path]:
     """Writes every output of one video (see the module docstring); the overlay comes last.
 
     Args:
@@ -180,6 +181,7 @@ def write_video_outputs(out_dir: str | Path, stem: str, probs: Mapping[str, np.n
         video_path: the video; checked to have ``L`` frames; needed with ``overlay``.
         overlay: also write ``<stem>.overlay.mp4`` (:func:`kit.results.overlay.write_overlay`).
         codecs: the overlay's codec preference (default h264, vp9, vp8, mpeg4).
+        keypoints, edges: the video's ``(L, J', 3)`` keypoints and skeleton edges, drawn on the overlay.
 
     Returns:
         ``{"frames", "segments", "mstcn", "barcode"[, "overlay"]: path written}``.
@@ -204,7 +206,8 @@ def write_video_outputs(out_dir: str | Path, stem: str, probs: Mapping[str, np.n
     with atomic_path(paths["barcode"]) as tmp:
         barcode(probs, vocab, fps, title=stem).savefig(tmp, format="png", dpi=110)  # constrained layout fits it
     if overlay:
-        info = write_overlay(video_path, paths["overlay"], probs, vocab, fps, codecs=codecs)
+        info = write_overlay(video_path, paths["overlay"], probs, vocab, fps, codecs=codecs, keypoints=keypoints,
+                             edges=edges)
         log.info(f"[info] {info.path.name}: {info.codec} via {info.encoder}, {info.width}x{info.height}, "
                  f"{info.frames} frames at {info.fps:g} fps")
         paths["overlay"] = info.path

@@ -227,9 +227,28 @@ def _pct_color(p: float) -> tuple:
     return (120, 220, 120) if p >= 0.8 else (60, 190, 250) if p >= 0.5 else (90, 90, 250)
 
 
+def draw_pose(bgr: np.ndarray, keypoints: np.ndarray, edges: Sequence[tuple[int, int]], scale: int = 1) -> np.ndarray:
+    """Draws one frame's skeleton (edges green, joints red) on ``bgr`` in place; missing joints are skipped.
+
+    Shapes: bgr (H, W, 3) uint8 at ``scale`` times the video's size; keypoints (J', 3) x, y, score in video pixels.
+    """
+    if keypoints.ndim != 2 or keypoints.shape[1] != 3:
+        raise ValueError(f"keypoints expected (J, 3), got {keypoints.shape}")
+    ok = np.isfinite(keypoints).all(1) & (keypoints[:, 2] > 0)
+    pts = np.round((np.nan_to_num(keypoints[:, :2]) + 0.5) * scale - 0.5).astype(np.int32)  # (J', 2)
+    width = max(1, bgr.shape[1] // 300)
+    for a, b in edges:
+        if a < len(ok) and b < len(ok) and ok[a] and ok[b]:
+            cv2.line(bgr, tuple(map(int, pts[a])), tuple(map(int, pts[b])), (0, 255, 0), width, cv2.LINE_AA)
+    for j in np.flatnonzero(ok):
+        cv2.circle(bgr, tuple(map(int, pts[j])), width + 1, (0, 0, 255), -1, cv2.LINE_AA)
+    return bgr
+
+
 def write_overlay(video_path: str | Path, out_path: str | Path, probs: Mapping[str, np.ndarray],
                   vocab: Mapping[str, Sequence[str]], fps: float | None = None,
-                  codecs: Sequence[str] | None = None) -> OverlayInfo:
+                  codecs: Sequence[str] | None = None, keypoints: np.ndarray | None = None,
+                  edges: Sequence[tuple[int, int]] = ()) -> OverlayInfo:
     """Writes the overlay video of one video's predictions (atomically: a temporary file, then a rename).
 
     Args:
@@ -240,6 +259,8 @@ def write_overlay(video_path: str | Path, out_path: str | Path, probs: Mapping[s
         vocab: ``{task: [class names]}`` in head order.
         fps: for the seconds shown (default: the video's); the output keeps the input's frame rate.
         codecs: preference order among "h264", "vp9", "vp8", "mpeg4" (default: that order).
+        keypoints: ``(L, J', 3)`` x, y, score in video pixels, drawn with ``edges`` (the run's skeleton,
+            every individual's: :meth:`kit.data.pose_formats.Skeleton.drawing_edges`); None = no poses.
 
     Returns:
         :class:`OverlayInfo`: the path written, the codec and encoder used, frames, fps and size.
@@ -283,6 +304,8 @@ def write_overlay(video_path: str | Path, out_path: str | Path, probs: Mapping[s
                                                         "or ends early)", "re-encode the video")])
                     if k > 1:
                         bgr = cv2.resize(bgr, (w * k, Hv), interpolation=cv2.INTER_NEAREST)  # crisp pixels
+                    if keypoints is not None:
+                        draw_pose(bgr, keypoints[f], edges, k)
                     canvas[:Hv, :w * k] = bgr
                     canvas[Hv:Hv + panel.height] = panel.draw(f)
                     writer.write(canvas)

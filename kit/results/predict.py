@@ -14,7 +14,8 @@ what was written). A video whose outputs all exist from the same run and checkpo
 killed run resumes where it stopped. Outputs of another run or checkpoint in ``out`` are never
 overwritten: choose another ``out``.
 
-Keypoints: with ``poses=DIR`` each video's ``<stem>.npy`` feeds the pose branch; a run trained with
+Keypoints: with ``poses=DIR`` each video's pose file (``<stem>.npy`` or a pose estimator's, docs/poses.md,
+read with the run's ``skeleton``, ``individual`` and ``pose_min_score``) feeds the pose branch; a run trained with
 poses labelling a video without keypoints gives its pose branch what training gave such videos
 (nothing, masked), and ``predict.json`` and the log say so.
 """
@@ -30,7 +31,10 @@ import pandas as pd
 
 from kit.config import cli_path
 from kit.data.inputs import video_records
+from kit.data.pose_formats import PoseOptions
+from kit.data.video import DataError, problem
 from kit.files import read_json, write_json
+from kit.results.inspect import skeleton_edges
 from kit.results.labelling import output_paths, outputs_done, summary_table, write_video_outputs
 from kit.temporal.runs import latest_run
 from kit.temporal.trained import TrainedRun
@@ -58,14 +62,16 @@ def predict(run_dir: str | Path, videos, out: str | Path = "", checkpoint: str =
         videos: a video file or folder, or a list of them.
         out: output folder (default ``<run>/predict``).
         checkpoint: ``best`` or ``last``.
-        poses: folder of ``<stem>.npy`` keypoints ``(L, J, 2|3)`` for runs that use poses.
+        poses: folder of pose files (``<stem>.npy`` or a pose estimator's files, docs/poses.md), for runs that use poses.
         overlay: also write ``<stem>.overlay.mp4`` (H.264 where the installed encoders allow).
         batch_size: windows per forward pass (windowed runs only).
     """
     run = Path(run_dir) if str(run_dir) else latest_run()
     trained = TrainedRun(run, checkpoint, device)
     out = Path(out) if str(out) else run / "predict"
-    records = video_records([videos] if isinstance(videos, (str, Path)) else list(videos), poses)
+    records = video_records([videos] if isinstance(videos, (str, Path)) else list(videos), poses,
+                            PoseOptions.of(trained.cfg))  # the run's skeleton, individual, pose_min_score
+    _check_skeleton(trained, records)
     manifest = _claim(out, run, trained)
     notes = _pose_notes(trained, records, poses)
     for n in notes:
@@ -81,7 +87,8 @@ def predict(run_dir: str | Path, videos, out: str | Path = "", checkpoint: str =
             continue
         t0 = time.perf_counter()
         pred = trained.predict([r], batch_size=batch_size, progress=progress)[0]
-        files = write_video_outputs(out, r.stem, pred.probs, trained.vocab, r.fps or 0.0, r.video_path, overlay)
+        files = write_video_outputs(out, r.stem, pred.probs, trained.vocab, r.fps or 0.0, r.video_path, overlay,
+                                    keypoints=r.keypoints, edges=skeleton_edges(r))  # the overlay draws the poses
         rows.append(_row(r, out, overlay, seconds=time.perf_counter() - t0, skipped=False, files=files))
         log.info(f"[info] {r.stem}: {r.num_frames} frames labelled in {rows[-1]['seconds']:.1f} s")
     segs = {row["stem"]: pd.read_csv(out / f"{row['stem']}.segments.csv", keep_default_na=False) for row in rows}
@@ -112,6 +119,23 @@ def _claim(out: Path, run: Path, trained: TrainedRun) -> dict:
     return want
 
 
+def _check_skeleton(trained: TrainedRun, records) -> None:
+    """Keypoints must have the joints the run's pose graph was built on (and one individual unless it pools)."""
+    sk = trained.skeleton
+    if not sk or not any(k.startswith("pose.") for k in trained.state["model"]["head"]):
+        return
+    J, pools = len(sk["joints"]), len(sk.get("individuals", [""])) > 1
+    bad = [problem(r.pose_path, f"{r.skeleton.num_joints} joints x {r.keypoints.shape[1] // r.skeleton.num_joints} "
+                   f"individual(s); the run was trained on {J} joints"
+                   + ("" if pools else " of one individual"),
+                   "pass the poses of the same estimator/skeleton" + ("" if pools else " or set individual= in the "
+                                                                      "run's config")) for r in records
+           if r.keypoints is not None and r.skeleton is not None
+           and (r.skeleton.num_joints != J or (not pools and r.keypoints.shape[1] != J))]
+    if bad:
+        raise DataError.of(bad)
+
+
 def _pose_notes(trained: TrainedRun, records, poses) -> list[str]:
     uses = any(k.startswith("pose.") for k in trained.state["model"]["head"])  # the run has a pose branch
     missing = [r.stem for r in records if r.keypoints is None]
@@ -137,7 +161,7 @@ def main_predict(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", default="", type=cli_path, help="run folder (default: the newest run under ./outputs)")
     ap.add_argument("--checkpoint", default="best", choices=("best", "last"), help="default: best")
     ap.add_argument("--out", default="", type=cli_path, help="output folder (default: <run>/predict)")
-    ap.add_argument("--poses", default="", type=cli_path, help="folder of <video>.npy keypoints, for runs that use poses")
+    ap.add_argument("--poses", default="", type=cli_path, help="folder of pose files (<video>.npy, DeepLabCut, SLEAP, OpenPose, MMPose), for runs that use poses")
     ap.add_argument("--overlay", action="store_true", help="also write <video>.overlay.mp4, the annotated video")
     ap.add_argument("--batch_size", type=int, default=None, help="windows per forward pass (windowed runs)")
     args = ap.parse_args(argv)

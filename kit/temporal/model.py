@@ -93,14 +93,22 @@ class PoseGraphEncoder(nn.Module):
     each joint is encoded on its own and joints meet only in the pooling (no made-up topology).
     Pass ``edges`` (pairs of 0-based joint indices) to convolve over your own skeleton.
 
+    Several individuals (``individuals > 1``): keypoints hold ``I`` skeletons one after another,
+    ``(B, T, I * J, 3)`` for any ``I``; each is encoded alone, then the mean and max over the
+    individuals present go through a linear: the result does not depend on their order, so a tracker
+    swapping identities changes nothing. An individual with no valid joint in a frame is absent.
+
     Shapes:
-        keypoints: (B, T, J, 3) x, y, score; NaN or score <= 0 marks a missing joint.
+        keypoints: (B, T, J, 3) x, y, score, or (B, T, I * J, 3) with ``individuals > 1``;
+            NaN or score <= 0 marks a missing joint.
         returns: (B, T, out_dim)
     """
 
     def __init__(self, num_joints: int = 17, out_dim: int = 64, edges=None, hidden: int = 64,
-                 layers: int = 3, motion_gain: float = 10.0):
+                 layers: int = 3, motion_gain: float = 10.0, individuals: int = 1):
         super().__init__()
+        # built only for several individuals, so single-individual checkpoints keep their keys
+        self.individual_pool = nn.Linear(2 * out_dim, out_dim) if individuals > 1 else None
         if edges is None:
             edges = COCO17_EDGES if num_joints == 17 else ()
         self.num_joints, self.out_dim, self.motion_gain = num_joints, out_dim, motion_gain
@@ -112,9 +120,27 @@ class PoseGraphEncoder(nn.Module):
         self.out = nn.Linear(2 * hidden + 2, out_dim)
 
     def forward(self, keypoints: torch.Tensor) -> torch.Tensor:
-        if keypoints.dim() != 4 or keypoints.shape[2:] != (self.num_joints, 3):
-            raise ValueError(f"PoseGraphEncoder expected keypoints (B, T, {self.num_joints}, 3), "
+        J = self.num_joints
+        several = self.individual_pool is not None
+        if keypoints.dim() != 4 or keypoints.shape[3] != 3 or keypoints.shape[2] % J or \
+                (not several and keypoints.shape[2] != J):
+            raise ValueError(f"PoseGraphEncoder expected keypoints (B, T, {'I * ' if several else ''}{J}, 3), "
                              f"got {tuple(keypoints.shape)}")
+        if not several:
+            return self._encode(keypoints)
+        B, T, IJ, _ = keypoints.shape
+        per = keypoints.reshape(B, T, IJ // J, J, 3).transpose(1, 2).reshape(-1, T, J, 3)  # (B*I, T, J, 3)
+        h = self._encode(per).reshape(B, IJ // J, T, -1).transpose(1, 2)  # (B, T, I, Dp)
+        kp = keypoints.reshape(B, T, IJ // J, J, 3)
+        here = (torch.isfinite(kp).all(-1) & (kp[..., 2] > 0)).any(-1)  # (B, T, I): someone is there
+        n = here.sum(2, keepdim=True)  # (B, T, 1)
+        mean = (h * here[..., None]).sum(2) / n.clamp_min(1)  # (B, T, Dp)
+        peak = h.masked_fill(~here[..., None], float("-inf")).amax(2)  # (B, T, Dp)
+        peak = torch.where(n > 0, peak, torch.zeros_like(peak))
+        return self.individual_pool(torch.cat([mean, peak], -1)) * (n > 0)  # (B, T, Dp)
+
+    def _encode(self, keypoints: torch.Tensor) -> torch.Tensor:
+        """One skeleton per sample: (B, T, J, 3) -> (B, T, Dp)."""
         nodes, shift, valid = pose_features(keypoints.float(), self.motion_gain)
         v = valid[..., None].to(nodes.dtype)  # (B, T, J, 1)
         h = (self.inp(nodes) + self.joint_embed) * v  # (B, T, J, H)
@@ -219,7 +245,7 @@ class MultiTaskModel(nn.Module):
     def __init__(self, feature_dim: int, vocab: Mapping[str, Sequence[str]], *, tasks=None,
                  num_joints: int = 17, use_pose: bool = True, pose_dim: int = 64,
                  channels: int = 64, layers: int = 8, stages: int = 2, dropout: float = 0.3,
-                 edges=None, feature_proj: bool = True):
+                 edges=None, feature_proj: bool = True, individuals: int = 1):
         super().__init__()
         tasks = list(vocab) if tasks is None else list(tasks)
         missing = [t for t in tasks if t not in vocab or len(vocab[t]) == 0]
@@ -233,7 +259,7 @@ class MultiTaskModel(nn.Module):
         # itself feeds the features straight to its first 1x1 conv (feature_proj=False, the recipe's choice)
         self.visual = (nn.Sequential(nn.LayerNorm(feature_dim), nn.Linear(feature_dim, channels), nn.Dropout(dropout))
                        if feature_proj else nn.Identity())
-        self.pose = PoseGraphEncoder(num_joints, pose_dim, edges) if use_pose else None
+        self.pose = PoseGraphEncoder(num_joints, pose_dim, edges, individuals=individuals) if use_pose else None
         self.tcn = TemporalConvNet((channels if feature_proj else feature_dim) + (pose_dim if use_pose else 0),
                                    {t: len(self.vocab[t]) for t in tasks}, channels, layers, stages, dropout)
 
@@ -274,10 +300,19 @@ class ActionOnlyModel(MultiTaskModel):
 
 
 def build_model(cfg: RunConfig, feature_dim: int, vocab: Mapping[str, Sequence[str]],
-                num_joints: int = 17) -> MultiTaskModel:
-    """The model ``cfg.model_type`` names, sized by the config's model fields."""
+                num_joints: int = 17, skeleton: Mapping | None = None) -> MultiTaskModel:
+    """The model ``cfg.model_type`` names, sized by the config's model fields.
+
+    ``skeleton`` (:meth:`kit.data.pose_formats.Skeleton.to_dict`: joints, edges, individuals) gives the
+    pose graph; ``num_joints`` is then the data's flat joint count, ``I * J``. None: ``num_joints``
+    joints of one individual (COCO-17 edges when 17).
+    """
     cls = ActionOnlyModel if cfg.model_type == "action_only" else MultiTaskModel
-    return cls(feature_dim, vocab, num_joints=num_joints, use_pose=cfg.use_pose,
+    edges, individuals = None, 1
+    if skeleton:
+        J = len(skeleton["joints"])
+        edges, individuals, num_joints = [tuple(e) for e in skeleton["edges"]], max(1, num_joints // J), J
+    return cls(feature_dim, vocab, num_joints=num_joints, use_pose=cfg.use_pose, edges=edges, individuals=individuals,
                pose_dim=cfg.pose_dim, channels=cfg.tcn_channels, layers=cfg.tcn_layers,
                stages=cfg.tcn_stages, dropout=cfg.dropout, feature_proj=cfg.feature_proj)
 

@@ -107,9 +107,11 @@ def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
     vocab = data.vocab or build_vocab(splits["train"], tasks)  # a benchmark's mapping.txt: its classes, its order
     check_task_weights(cfg.task_weights, list(vocab))  # weights name real tasks
     num_joints = next((r.keypoints.shape[1] for r in records if r.keypoints is not None), 17)
+    skeleton = next((r.skeleton.to_dict() for r in records if r.keypoints is not None and r.skeleton), None)
     if cfg.resume:
         state = load_checkpoint(out / "last.pt")
-        if state["vocab"] != vocab or state.get("num_joints", num_joints) != num_joints:
+        if state["vocab"] != vocab or state.get("num_joints", num_joints) != num_joints or \
+                state.get("skeleton", skeleton) != skeleton:
             raise RunError(f"cannot resume {out}: the data's label vocabulary or joint count changed since the "
                              f"run started (was {state['vocab']}, now {vocab}); start a new run_name")
     for task, counts in unseen_labels(splits["val"] + splits["test"], vocab).items():
@@ -119,6 +121,8 @@ def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
     if main:
         cfg.save(out / "config.json")
         write_json(out / "labels.json", vocab)
+        if skeleton:
+            write_json(out / "skeleton.json", skeleton)  # the pose graph's joints, edges and individuals
         write_json(out / "splits.json", {k: [r.stem for r in v] for k, v in splits.items()})
         log.info(f"[info] Run folder: {out.resolve()}")
         where = (resolve_path(cfg.output_dir) / "demo_data" if cfg.uses_demo_data else
@@ -130,13 +134,13 @@ def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
     # --- features (or backbone) and model ----------------------------------------------------------
     if cfg.resolved_pipeline == "whole_video":
         features = _features(cfg, records, acc)
-        head = build_model(cfg, features["dim"], vocab, num_joints=num_joints)
+        head = build_model(cfg, features["dim"], vocab, num_joints=num_joints, skeleton=skeleton)
         path = SequencePath(head, splits["train"], vocab, features["of"], cfg.sample_rate, cfg.max_len, cfg.seed,
                             num_joints)
         fingerprint = features["fingerprint"]
     else:
         backbone = backbone_for(cfg)
-        head = build_model(cfg, backbone.feature_dim, vocab, num_joints=num_joints)
+        head = build_model(cfg, backbone.feature_dim, vocab, num_joints=num_joints, skeleton=skeleton)
         path = WindowPath(cfg, backbone, head, splits["train"], vocab)
         features, fingerprint = {}, backbone.fingerprint
     if cfg.resume and state.get("backbone_fingerprint", fingerprint) != fingerprint:
@@ -207,7 +211,7 @@ def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
                      "optimizer": optimizer.state_dict(), "scheduler": {"step": step, "total_steps": total_steps},
                      "scaler": acc.scaler.state_dict() if acc.scaler is not None else {},
                      "rng": rngs, "epoch": done, "best": best, "best_epoch": best_epoch, "best_metrics": metrics,
-                     "config": cfg.to_dict(), "vocab": vocab, "num_joints": num_joints,
+                     "config": cfg.to_dict(), "vocab": vocab, "num_joints": num_joints, "skeleton": skeleton,
                      "backbone_fingerprint": fingerprint, "pipeline": cfg.resolved_pipeline,
                      "feature_dim": features.get("dim", 0), "features": features.get("store", "")}
             if improved:  # best first: last.pt must never name a best epoch that best.pt lacks

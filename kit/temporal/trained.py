@@ -38,7 +38,7 @@ class TrainedRun:
     Attributes:
         run, cfg, vocab ({task: class names}), splits ({split: stems}), state (the checkpoint),
         checkpoint ("best" | "last"), epoch, pipeline, fingerprint (of the backbone it was trained
-        on), num_joints, device.
+        on), num_joints, skeleton, device.
     """
 
     def __init__(self, run: str | Path, checkpoint: str = "best", device: str | torch.device | None = None):
@@ -54,6 +54,7 @@ class TrainedRun:
         self.pipeline = self.state.get("pipeline", "windows")  # runs of kit 0.1 trained on windows
         self.fingerprint = self.state.get("backbone_fingerprint", "")
         self.num_joints = int(self.state.get("num_joints", 17))
+        self.skeleton = self.state.get("skeleton")  # joints, edges, individuals (None: runs before pose files)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self._backbone: Backbone | None = None
         self._model: torch.nn.Module | None = None
@@ -76,12 +77,14 @@ class TrainedRun:
         """The trained model in eval mode: the head (whole videos) or backbone + head (windows)."""
         if self._model is None:
             if self.pipeline == "whole_video":
-                model = build_model(self.cfg, int(self.state["feature_dim"]), self.vocab, num_joints=self.num_joints)
+                model = build_model(self.cfg, int(self.state["feature_dim"]), self.vocab, num_joints=self.num_joints,
+                                    skeleton=self.skeleton)
             else:
                 from kit.temporal.windowed import FrameLabeler
 
                 bb = self.backbone()
-                model = FrameLabeler(bb, build_model(self.cfg, bb.feature_dim, self.vocab, num_joints=self.num_joints))
+                model = FrameLabeler(bb, build_model(self.cfg, bb.feature_dim, self.vocab, num_joints=self.num_joints,
+                                    skeleton=self.skeleton))
             model.load_checkpoint_state(self.state["model"])
             self._model = model.to(self.device).eval()
         return self._model
