@@ -1,0 +1,279 @@
+"""DiffAct (kit.temporal.models.diffact) against an independent reading of upstream's code.
+
+The reference below is written from Finspire13/DiffAct@a223e0c ``model.py`` with plain torch ops
+and explicit loops (it shares no code with the kit's module): upstream's parameter names and shapes
+for a tiny config, its encoder, its decoder and the DDIM update.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kit.temporal.models.diffact import DiffAct, upstream_name
+from kit.temporal.models.diffact_loss import boundary_targets, gaussian_smooth
+
+D, K, ENC_LAYERS, C, KS, DEC_LAYERS, CD, DKS, E, STEPS = 6, 4, 3, 8, 3, 2, 6, 5, 8, 1000
+FEATURE_LAYERS = (0, 2, -1)  # two encoder layers and the input features: X = 2 * C + D
+X = 2 * C + D
+TINY = dict(feature_layers=FEATURE_LAYERS, sampling_timesteps=2, scale=0.5, seed=3)
+
+
+def upstream_state(seed: int = 0) -> dict:
+    """``ASDiffusionModel(...).state_dict()`` names and shapes (model.py:88-113, 385-505, 626-651), random values."""
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+
+    def put(name, *shape):
+        sd[name + ".weight"] = torch.randn(*shape, generator=g) * 0.4
+        sd[name + ".bias"] = torch.randn(shape[0], generator=g) * 0.1
+
+    put("encoder.conv_in", C, D, 1)
+    for i in range(ENC_LAYERS):
+        p = f"encoder.encoder.layers.{i}."
+        put(p + "conv_block.0", C, C, KS)
+        for n in ("att_linear_q", "att_linear_k", "att_linear_v", "ffn_block.0", "ffn_block.2"):
+            put(p + n, C, C, 1)
+    put("encoder.conv_out", K, C, 1)
+    put("decoder.time_in.0", E, E)
+    put("decoder.time_in.1", E, E)
+    put("decoder.conv_in", CD, K, 1)
+    put("decoder.module.time_proj", CD, E)
+    for i in range(DEC_LAYERS):
+        p = f"decoder.module.layers.{i}."
+        put(p + "conv_block.0", CD, CD, DKS)
+        put(p + "att_linear_q", CD, CD + X, 1)
+        put(p + "att_linear_k", CD, CD + X, 1)
+        for n in ("att_linear_v", "ffn_block.0", "ffn_block.2"):
+            put(p + n, CD, CD, 1)
+    put("decoder.conv_out", K, CD, 1)
+    # the cosine schedule's buffers, float64 (model.py:46-56, 76-113)
+    x = torch.linspace(0, STEPS, STEPS + 1, dtype=torch.float64)
+    f = torch.cos(((x / STEPS) + 0.008) / 1.008 * math.pi * 0.5) ** 2
+    f = f / f[0]
+    betas = torch.clip(1 - f[1:] / f[:-1], 0, 0.999)
+    ac = torch.cumprod(1 - betas, 0)
+    prev = F.pad(ac[:-1], (1, 0), value=1.0)
+    post = betas * (1 - prev) / (1 - ac)
+    sd.update(betas=betas, alphas_cumprod=ac, alphas_cumprod_prev=prev, sqrt_alphas_cumprod=ac.sqrt(),
+              sqrt_one_minus_alphas_cumprod=(1 - ac).sqrt(), log_one_minus_alphas_cumprod=(1 - ac).log(),
+              sqrt_recip_alphas_cumprod=(1 / ac).sqrt(), sqrt_recipm1_alphas_cumprod=(1 / ac - 1).sqrt(),
+              posterior_variance=post, posterior_log_variance_clipped=post.clamp(min=1e-20).log(),
+              posterior_mean_coef1=betas * prev.sqrt() / (1 - ac),
+              posterior_mean_coef2=(1 - prev) * (1 - betas).sqrt() / (1 - ac))
+    return sd
+
+
+# --- the reference: upstream's computation, one video (1, channels, T), explicit loops ------------------
+def conv(sd, name, x, dilation=1):
+    w = sd[name + ".weight"]
+    return F.conv1d(x, w, sd[name + ".bias"], padding=(w.shape[-1] // 2) * dilation, dilation=dilation)
+
+
+def ref_attention(q, k, v, kernel, dilation):
+    """model.py:683-721 for one video: scores over the kernel's frames, out-of-video keys 0 + log(1e-6)."""
+    _, Cq, T = q.shape
+    pad = (kernel // 2) * dilation
+    out = torch.zeros_like(v)
+    for t in range(T):
+        idx = list(range(t - pad, t + pad + 1, dilation))
+        inside = torch.tensor([0 <= j < T for j in idx], dtype=torch.float32)
+        keys = torch.stack([k[0, :, j] if 0 <= j < T else torch.zeros(Cq) for j in idx], 1)  # (C, W)
+        vals = torch.stack([v[0, :, j] if 0 <= j < T else torch.zeros(Cq) for j in idx], 1)
+        s = (q[0, :, t:t + 1] * keys).sum(0) / np.sqrt(Cq) + torch.log(inside + 1e-6)
+        out[0, :, t] = (vals * (F.softmax(s, 0) * inside)).sum(1)
+    return out
+
+
+def ref_layer(sd, p, x, kernel, dilation, cross=None):
+    qk = x if cross is None else torch.cat([x, cross], 1)
+    a = ref_attention(conv(sd, p + "att_linear_q", qk), conv(sd, p + "att_linear_k", qk),
+                      conv(sd, p + "att_linear_v", x), kernel, dilation)
+    h = F.instance_norm(conv(sd, p + "conv_block.0", x, dilation) + a, eps=1e-5)
+    return x + conv(sd, p + "ffn_block.2", F.relu(conv(sd, p + "ffn_block.0", h)))
+
+
+def ref_encoder(sd, x):
+    h = conv(sd, "encoder.conv_in", x)
+    feats = []
+    for i in range(ENC_LAYERS):
+        h = ref_layer(sd, f"encoder.encoder.layers.{i}.", h, KS, 2 ** i)
+        if i in FEATURE_LAYERS:
+            feats.append(h)
+    return conv(sd, "encoder.conv_out", h), torch.cat([x] + feats, 1)  # the input (-1) first (model.py:406-412)
+
+
+def ref_decoder(sd, cross, t, event):
+    half = E // 2
+    freq = torch.exp(torch.arange(half, dtype=torch.float32) * -(math.log(10000) / (half - 1)))
+    emb = torch.cat([torch.sin(t * freq), torch.cos(t * freq)])[None]  # (1, E)
+    lin = lambda n, z: z @ sd[n + ".weight"].T + sd[n + ".bias"]  # noqa: E731
+    emb = lin("decoder.time_in.1", F.silu(lin("decoder.time_in.0", emb)))
+    h = conv(sd, "decoder.conv_in", event) + lin("decoder.module.time_proj", F.silu(emb))[:, :, None]
+    for i in range(DEC_LAYERS):
+        h = ref_layer(sd, f"decoder.module.layers.{i}.", h, DKS, 2 ** i, cross)
+    return conv(sd, "decoder.conv_out", h)
+
+
+def ref_sample(sd, x, seed, scale=0.5):
+    """ddim_sample with sampling_timesteps=2: steps 999 -> 499 -> done (model.py:315-376)."""
+    _, cross = ref_encoder(sd, x)
+    ac = sd["alphas_cumprod"]
+    g = torch.Generator().manual_seed(seed)
+    xt = torch.randn((1, K, x.shape[2]), generator=g)
+
+    def x0_of(xt, step):
+        xm = (torch.clamp(xt, -scale, scale) / scale + 1) / 2
+        p = F.softmax(ref_decoder(sd, cross, torch.tensor(float(step)), xm.float()), 1)
+        x0 = torch.clamp((p * 2 - 1) * scale, -scale, scale)
+        eps = ((1 / ac[step]).sqrt() * xt - x0) / (1 / ac[step] - 1).sqrt()  # float64, as upstream's extract()
+        return x0, eps
+
+    x0, eps = x0_of(xt, 999)
+    a, an = ac[999], ac[499]
+    sigma = 1.0 * ((1 - a / an) * (1 - an) / (1 - a)).sqrt()
+    noise = torch.randn((1, K, x.shape[2]), generator=g, dtype=xt.dtype)
+    xt = x0 * an.sqrt() + (1 - an - sigma ** 2).sqrt() * eps + sigma * noise
+    x0, _ = x0_of(xt, 499)
+    return (x0 / scale + 1) / 2
+
+
+def test_upstream_names_map_onto_the_module():
+    sd = upstream_state()
+    model = DiffAct.from_upstream_state(sd, **TINY)
+    mine = set(model.state_dict())
+    assert {upstream_name(k) for k in sd if "." in k} == mine
+    assert not model.training
+    assert upstream_name("encoder.encoder.layers.2.ffn_block.2.bias") == "encoder.layers.2.ffn_out.bias"
+
+
+def test_encoder_and_sampling_equal_the_reference():
+    sd = upstream_state()
+    model = DiffAct.from_upstream_state(sd, num_classes={"action": K}, **{**TINY, "feature_layers": (-1, 0, 2)})
+    x = torch.randn(1, D, 13, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        enc_ref, _ = ref_encoder(sd, x)
+        probs_ref = ref_sample(sd, x, seed=3)
+        stages = model(x.transpose(1, 2))
+    assert len(stages) == 2
+    torch.testing.assert_close(stages[0]["action"].transpose(1, 2), enc_ref, atol=2e-5, rtol=1e-5)
+    torch.testing.assert_close(stages[1]["action"].softmax(-1).transpose(1, 2), probs_ref.float(), atol=2e-5, rtol=1e-5)
+    assert not torch.allclose(probs_ref, torch.full_like(probs_ref, 1 / K), atol=1e-3)  # the test is not vacuous
+
+
+def test_wrong_feature_layers_and_shapes_are_refused():
+    sd = upstream_state()
+    with pytest.raises(ValueError, match="feature_layers"):
+        DiffAct.from_upstream_state(sd, feature_layers=(5, 7, 9))
+    with pytest.raises(ValueError, match="sums to"):
+        DiffAct.from_upstream_state(sd, num_classes={"action": K + 1}, **TINY)
+    model = DiffAct.from_upstream_state(sd, **TINY)
+    with pytest.raises(ValueError, match=r"expected x \(B, T, 6\)"):
+        model(torch.zeros(1, 5, D + 1))
+
+
+def tiny(**kw) -> DiffAct:
+    torch.manual_seed(0)
+    hyper = dict(encoder_layers=3, encoder_channels=8, encoder_kernel=3, feature_layers=(1, 2, -2),
+                 decoder_layers=2, decoder_channels=6, decoder_kernel=5, time_dim=8, sampling_timesteps=4)
+    return DiffAct(D, kw.pop("num_classes", {"action": K, "hand": 3}), **{**hyper, **kw})
+
+
+def test_padding_and_batch_change_no_real_frame():
+    model = tiny(multilabel=["hand"]).eval()
+    a, b = torch.randn(1, 20, D), torch.randn(1, 9, D)
+    with torch.no_grad():
+        alone_a, alone_b = model(a), model(b)
+        batch = torch.cat([torch.cat([a, torch.full((1, 7, D), float("nan"))], 1),  # padding holds garbage
+                           torch.cat([b, torch.randn(1, 18, D) * 100], 1)])
+        mask = torch.zeros(2, 27, dtype=torch.bool)
+        mask[0, :20], mask[1, :9] = True, True
+        both = model(batch, mask)
+    for s in range(2):
+        for task in ("action", "hand"):
+            torch.testing.assert_close(both[s][task][0, :20], alone_a[s][task][0], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(both[s][task][1, :9], alone_b[s][task][0], atol=1e-5, rtol=1e-5)
+            assert both[s][task].shape == (2, 27, {"action": K, "hand": 3}[task])
+            assert torch.isfinite(both[s][task]).all()
+
+
+def test_sampling_is_seeded():
+    model = tiny().eval()
+    x = torch.randn(2, 15, D)
+    with torch.no_grad():
+        one, two = model(x)[-1]["action"], model(x)[-1]["action"]
+        model.seed = 4
+        other = model(x)[-1]["action"]
+    assert torch.equal(one, two)
+    assert not torch.allclose(one, other)
+
+
+def test_training_reduces_the_loss():
+    torch.manual_seed(0)
+    labels = torch.tensor([0] * 10 + [1] * 12 + [2] * 8 + [3] * 10)[None].repeat(2, 1)  # (2, 40)
+    labels[1, 30:] = -100  # unlabelled
+    x = F.one_hot(labels.clamp_min(0), D).float() + 0.3 * torch.randn(2, 40, D)
+    mask = torch.ones(2, 40, dtype=torch.bool)
+    mask[1, 35:] = False
+    model = tiny(num_classes={"action": K}, soft_label=0.0, boundary_sigma=1.0,
+                 cond_types=("full", "zero", "boundary05-", "segment=1", "segment=2"))
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+
+    def loss_at_seed():
+        torch.manual_seed(123)  # the same diffusion steps, noise, masks and dropout each time
+        return model.training_loss(x, mask, {"action": labels})
+
+    model.train()
+    before, parts = loss_at_seed()
+    assert set(parts) == {"loss", "encoder_ce/action", "encoder_smooth/action", "decoder_ce/action",
+                          "decoder_smooth/action", "decoder_boundary/action"}
+    for _ in range(40):
+        loss, _ = model.training_loss(x, mask, {"action": labels}, class_weights={"action": torch.ones(K)})
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after, _ = loss_at_seed()
+    assert after.item() < 0.7 * before.item()
+
+
+def test_encoder_loss_terms_equal_upstreams_formula():
+    model = tiny(num_classes={"action": K}, dropout=0.0, channel_dropout=0.0, temporal_dropout=0.0)
+    x, labels = torch.randn(1, 30, D), torch.randint(0, K, (1, 30))
+    _, parts = model.train().training_loss(x, None, {"action": labels}, smooth_tau=4.0)
+    with torch.no_grad():
+        logits = model.eval()(x)[0]["action"][0].T[None]  # (1, K, T)
+    ce = F.cross_entropy(logits.transpose(2, 1).reshape(-1, K), labels.reshape(-1))  # model.py:245-248
+    mse = torch.clamp(F.mse_loss(F.log_softmax(logits[:, :, 1:], 1), F.log_softmax(logits[:, :, :-1], 1),
+                                 reduction="none"), 0, 16).mean()  # model.py:258-261
+    assert parts["encoder_ce/action"] == pytest.approx(ce.item(), rel=1e-5)
+    assert parts["encoder_smooth/action"] == pytest.approx(mse.item(), rel=1e-5)
+
+
+def test_gaussian_and_boundary_targets_match_scipy():
+    from scipy.ndimage import gaussian_filter1d
+
+    x = torch.rand(3, 11, dtype=torch.float64)
+    for sigma in (0.6, 1.4, 4.0):  # radius beyond the length exercises the mirrored edges
+        np.testing.assert_allclose(gaussian_smooth(x, sigma).numpy(), gaussian_filter1d(x.numpy(), sigma), atol=1e-12)
+    labels = torch.tensor([0] * 7 + [2] * 5 + [1] * 9)
+    b = np.zeros(21)  # dataset.py:86-107
+    b[[7, 12, 6, 11]] = 1
+    b = gaussian_filter1d(b, 2.0)
+    lone = np.zeros(21)
+    lone[10] = lone[9] = 1
+    b = np.minimum(b, gaussian_filter1d(lone, 2.0).max())
+    np.testing.assert_allclose(boundary_targets(labels, 2.0).numpy(), b / b.max(), atol=1e-6)
+
+
+def test_a_long_video_runs_in_bounded_memory():
+    model = tiny(num_classes={"action": K}, sampling_timesteps=2).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 20_000, D))
+    assert out[-1]["action"].shape == (1, 20_000, K)
+    # local windows: each frame attends to kernel_size frames, never to all T
+    from kit.temporal.models.diffact_layers import _windows
+    v = torch.randn(1, 2, 50)
+    assert _windows(v, 4, 4).shape == (1, 2, 50, 3)
