@@ -30,7 +30,7 @@ FEATURE_DTYPES = ("float16", "float32")
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 CHECKPOINTS = ("best", "last")
 DATASET_FORMATS = ("auto", "kit", "mstcn")
-RECIPES = ("", "mstcn")
+RECIPES = ("", "mstcn", "diffact")
 OPTIMIZERS = ("adamw", "adam")
 LR_SCHEDULES = ("cosine", "constant")
 REPORT_TO = ("none", "tensorboard", "trackio")
@@ -77,13 +77,15 @@ class RunConfig:
     tcn_stages: int = 2  # MS-TCN stages; later stages refine the earlier ones
     dropout: float = 0.3  # dropout in every TCN layer (as MS-TCN) and after the feature projection
     feature_proj: bool = True  # LayerNorm -> Linear -> Dropout on the features before the TCN (MS-TCN: none)
+    diffact_sampling_steps: int = 25  # DiffAct: DDIM denoising steps at inference (upstream 25)
+    diffact_hyper: dict = field(default_factory=dict)  # DiffAct: other hyper-parameters by name (docs/diffact.md); {} = upstream's 50Salads ones
     # --- windows ----------------------------------------------------------------------------
     max_len: int = 0  # whole videos: train on random crops of at most this many frames; 0 = whole videos
     train_T: int = 180  # windows: frames per training window
     val_T: int = 240  # windows: frames per evaluation window
     window_stride: int = 0  # windows: stride between training windows; 0 = train_T // 2
     # --- optimisation -----------------------------------------------------------------------
-    recipe: str = ""  # "" | mstcn: a published recipe's hyper-parameters replace the defaults (README, Benchmarks)
+    recipe: str = ""  # "" | mstcn | diffact: a published recipe's hyper-parameters replace the defaults (README, Benchmarks)
     optimizer: str = "adamw"  # adamw (decoupled weight decay) | adam (the MS-TCN recipe)
     lr_schedule: str = "cosine"  # cosine: linear warm-up, then cosine decay to 0 | constant: warm-up, then the peak
     epochs: int = 50  # passes over the training videos (windows: over the training windows)
@@ -149,6 +151,8 @@ class RunConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"RunConfig.{name} must be >= 0, got {getattr(self, name)}")
         _check_task_weight_values(self.task_weights)
+        if self.diffact_sampling_steps < 1:
+            raise ConfigError(f"RunConfig.diffact_sampling_steps must be >= 1, got {self.diffact_sampling_steps}")
         if self.run_name:
             check_run_name(self.run_name)
         if self.resume and self.overwrite:

@@ -220,7 +220,7 @@ def test_training_reduces_the_loss():
     mask[1, 35:] = False
     model = tiny(num_classes={"action": K}, soft_label=0.0, boundary_sigma=1.0,
                  cond_types=("full", "zero", "boundary05-", "segment=1", "segment=2"))
-    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
 
     def loss_at_seed():
         torch.manual_seed(123)  # the same diffusion steps, noise, masks and dropout each time
@@ -230,13 +230,13 @@ def test_training_reduces_the_loss():
     before, parts = loss_at_seed()
     assert set(parts) == {"loss", "encoder_ce/action", "encoder_smooth/action", "decoder_ce/action",
                           "decoder_smooth/action", "decoder_boundary/action"}
-    for _ in range(40):
+    for _ in range(20):
         loss, _ = model.training_loss(x, mask, {"action": labels}, class_weights={"action": torch.ones(K)})
         opt.zero_grad()
         loss.backward()
         opt.step()
     after, _ = loss_at_seed()
-    assert after.item() < 0.7 * before.item()
+    assert after.item() < 0.7 * before.item(), (before.item(), after.item())
 
 
 def test_encoder_loss_terms_equal_upstreams_formula():

@@ -75,7 +75,66 @@ MSTCN = Recipe(
     ),
 )
 
+# DiffAct: github.com/Finspire13/DiffAct at commit a223e0c27a6f02adfb321a518cb0f7dd0d0896b6 (2023-08-16), the code of
+# Liu et al., "Diffusion Action Segmentation", ICCV 2023; its 50Salads configuration (the others: `trainer`).
+DIFFACT = Recipe(
+    name="diffact",
+    cite="Liu et al., DiffAct, ICCV 2023; github.com/Finspire13/DiffAct@a223e0c (50Salads config)",
+    values=dict(optimizer="adam", lr=5e-4, weight_decay=0.0, batch_size=1, grad_accum=4, epochs=5001,
+                smooth_weight=0.1, smooth_tau=4.0, warmup_steps=0, lr_schedule="constant", grad_clip=0.0,
+                class_weights=True, mixed_precision="no", use_pose=False, feature_proj=False,
+                diffact_sampling_steps=25,
+                diffact_hyper=dict(encoder_layers=10, encoder_channels=64, encoder_kernel=5, dropout=0.5,
+                                   channel_dropout=0.5, temporal_dropout=0.5, feature_layers=[5, 7, 9],
+                                   decoder_layers=8, decoder_channels=24, decoder_kernel=7, decoder_dropout=0.1,
+                                   time_dim=512, num_timesteps=1000, ddim_eta=1.0, scale=1.0,
+                                   cond_types=["full", "zero", "boundary05-", "segment=2", "segment=2"],
+                                   detach_decoder=False, boundary_sigma=2.5, soft_label=0.0, ce_weight=0.5,
+                                   boundary_weight=0.1)),
+    sources=dict(
+        optimizer="main.py:43 optim.Adam(self.model.parameters(), lr=learning_rate, weight_decay=weight_decay)",
+        lr="default_configs.py:118 learning_rate 0.0005",
+        weight_decay="default_configs.py:119 weight_decay 0",
+        batch_size="main.py:68-69 DataLoader(batch_size=1): one video per forward",
+        grad_accum="default_configs.py:117 batch_size 4; main.py:116-123 loss / batch_size, optimizer.step() "
+                   "every batch_size videos",
+        epochs="default_configs.py:120 num_epochs 5001 (tested every log_freq=100 epochs, main.py:140)",
+        smooth_weight="default_configs.py:111,114 encoder_mse_loss and decoder_mse_loss 0.1",
+        smooth_tau="model.py:258-261, 291-294 torch.clamp(..., min=0, max=16): tau**2 = 16",
+        warmup_steps="main.py:43-125 no scheduler: the learning rate is constant",
+        lr_schedule="main.py:43-125 no scheduler: the learning rate is constant",
+        grad_clip="main.py:117-123 total_loss.backward(); optimizer.step(): no clipping",
+        class_weights="default_configs.py:122 class_weighting True (dataset.py:140-149 weights)",
+        mixed_precision="main.py float32 throughout (no autocast)",
+        use_pose="model.py:234-242 the encoder sees the features only",
+        feature_proj="model.py:397, 410 the encoder's 1x1 conv_in takes the raw features",
+        diffact_sampling_steps="default_configs.py:97 sampling_timesteps 25",
+        diffact_hyper="default_configs.py:73-116: encoder_params 74-86, decoder_params 88-94, diffusion_params "
+                      "95-108, loss_weights 109-116 (ce 0.5, boundary 0.1), soft_label None 125; boundary_smooth "
+                      "20 at sample_rate 8 (124, 71) is 2.5 frames of the model's input",
+    ),
+    sample_rate={"50salads": 8, "breakfast": 1, "gtea": 1},  # default_configs.py:71, 138, 10
+    trainer=(
+        "temporal_model='diffact' (DiffAct's own loss: DiffAct.training_loss)",
+        "whole videos, one per step; training picks one of the sample_rate frame offsets at random "
+        "(dataset.py:56-76, 164-168); the kit trains on features[:, ::sample_rate]",
+        "test: the prediction is the mean of the DDIM results over all sample_rate offsets ('decoder-agg', "
+        "main.py:218-236), median-filtered (50Salads: 30, Breakfast: 15; GTEA: purge segments <= 3 frames, "
+        "default_configs.py:60-63, 127-130, 194-197) before up-sampling (dataset.py:110-124): not done here",
+        "sampling seed = the video's index in the test list (main.py:198-201); the kit seeds every video with `seed`",
+        "class weights: counts.sum() / ((counts + 10) * K) (dataset.py:140-149) in a frame-mean; the kit's "
+        "inverse-frequency weights in a weighted mean",
+        "GTEA: decoder_kernel 5, scale 0.5, cond boundary03-/segment=1, boundary_sigma 1, soft_label 1.4, "
+        "weight_decay 1e-6, epochs 10001 (default_configs.py:5-64)",
+        "Breakfast: encoder 12 layers x 256, channel/temporal dropout 0.1, feature_layers 7,8,9, decoder 128 "
+        "channels kernel 5, scale 0.5, cond boundary03-/segment=1, smooth 0.025, lr 1e-4, boundary_sigma 3, "
+        "soft_label 4, epochs 1001 (default_configs.py:133-198)",
+        "the reported model is the one tested at the end of training (no validation split, main.py:76-179)",
+    ),
+)
+
 RECIPES: dict[str, Recipe] = {"mstcn": MSTCN}
+RECIPES["diffact"] = DIFFACT
 
 
 def apply_recipe(cfg: RunConfig) -> RunConfig:

@@ -19,12 +19,15 @@ sigma in the frames the model sees (upstream's 20 at sample rate 8: 2.5).
 """
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Mapping, Sequence
 
 import torch
 import torch.nn as nn
 
+from kit.config import RunConfig
+from kit.errors import ConfigError
 from kit.temporal.models.common import task_probs
 from kit.temporal.models.diffact_layers import Decoder, Encoder, cosine_alphas_cumprod, masked_instance_norm
 from kit.temporal.models.diffact_loss import (boundary_targets, boundary_term, ce_term, label_targets,
@@ -421,3 +424,23 @@ class DiffAct(nn.Module):
         if missing or unexpected:
             raise ValueError(f"upstream state_dict does not fit: missing {missing}, unexpected {unexpected}")
         return model.eval()
+
+
+def hyper_from_config(cfg: RunConfig) -> dict:
+    """DiffAct's keyword arguments from a run's config.
+
+    ``diffact_sampling_steps`` and ``seed`` (the sampling noise), then every entry of
+    ``diffact_hyper`` by its :class:`DiffAct` name; the rest keep upstream's 50Salads values. The
+    kit's MS-TCN fields (``tcn_layers``, ``tcn_channels``, ``dropout``) do not apply to DiffAct.
+
+    Raises:
+        ConfigError: ``diffact_hyper`` names something that is not a DiffAct hyper-parameter.
+    """
+    names = set(inspect.signature(DiffAct.__init__).parameters) - {"self", "in_dim", "num_classes", "multilabel"}
+    unknown = sorted(set(cfg.diffact_hyper) - names)
+    if unknown:
+        raise ConfigError(f"RunConfig.diffact_hyper names {unknown}, which DiffAct does not have; "
+                          f"use some of {sorted(names)} (docs/diffact.md)")
+    hyper = {"sampling_timesteps": cfg.diffact_sampling_steps, "seed": cfg.seed}
+    hyper.update({k: tuple(v) if isinstance(v, list) else v for k, v in cfg.diffact_hyper.items()})
+    return hyper
