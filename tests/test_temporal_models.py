@@ -1,0 +1,272 @@
+"""kit.temporal.models: MS-TCN, MS-TCN++ and ASFormer behind one interface, and upstream weights in them.
+
+The upstream parameter names and shapes below were written from reading each repository's
+``model.py`` (yabufarha/ms-tcn, sj-li/MS-TCN2 f423a9e, ChinaYi/ASFormer e1bbe4f); the reference
+forwards are plain ``F.conv1d``/loops over frames written here, independent of the kit's code.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kit.config import TEMPORAL_MODELS as CONFIG_CHOICES
+from kit.config import RunConfig
+from kit.errors import RunError
+from kit.temporal.model import MultiTaskModel, build_model, segmentation_loss
+from kit.temporal.models import TEMPORAL_MODELS, build_temporal, from_upstream, upstream_hyper
+
+D, K, C = 6, 4, 8  # input width, classes, channels: tiny
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny ops on a shared 2-core machine: one torch thread is several times faster than two."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _rand(shape, g):
+    return torch.randn(*shape, generator=g) * 0.5
+
+
+def _conv(x, sd, name, dilation=1):
+    w = sd[name + ".weight"]
+    return F.conv1d(x, w, sd[name + ".bias"], padding=dilation * (w.shape[-1] // 2), dilation=dilation)
+
+
+# --- upstream state_dicts: names and shapes as upstream's modules register them ---------------------------------
+
+def mstcn_upstream(layers=3, stages=2, g=None) -> dict:
+    """ms-tcn model.py MultiStageModel: stage1 / stages.{s} of SingleStageModel(conv_1x1, layers.{i}
+    (conv_dilated k3, conv_1x1), conv_out)."""
+    shapes = {}
+    for s, prefix in enumerate(["stage1"] + [f"stages.{i}" for i in range(stages - 1)]):
+        shapes[f"{prefix}.conv_1x1"] = (C, D if s == 0 else K, 1)
+        for i in range(layers):
+            shapes[f"{prefix}.layers.{i}.conv_dilated"] = (C, C, 3)
+            shapes[f"{prefix}.layers.{i}.conv_1x1"] = (C, C, 1)
+        shapes[f"{prefix}.conv_out"] = (K, C, 1)
+    return _params(shapes, g)
+
+
+def mstcnpp_upstream(layers_pg=4, layers=3, num_r=2, g=None) -> dict:
+    """MS-TCN2 model.py:13-82: PG (conv_1x1_in, conv_dilated_1/2.{i} k3, conv_fusion.{i} 2C->C, conv_out),
+    Rs.{r} (conv_1x1, layers.{i}.conv_dilated / conv_1x1, conv_out)."""
+    shapes = {"PG.conv_1x1_in": (C, D, 1), "PG.conv_out": (K, C, 1)}
+    for i in range(layers_pg):
+        shapes[f"PG.conv_dilated_1.{i}"] = shapes[f"PG.conv_dilated_2.{i}"] = (C, C, 3)
+        shapes[f"PG.conv_fusion.{i}"] = (C, 2 * C, 1)
+    for r in range(num_r):
+        shapes[f"Rs.{r}.conv_1x1"], shapes[f"Rs.{r}.conv_out"] = (C, K, 1), (K, C, 1)
+        for i in range(layers):
+            shapes[f"Rs.{r}.layers.{i}.conv_dilated"], shapes[f"Rs.{r}.layers.{i}.conv_1x1"] = (C, C, 3), (C, C, 1)
+    return _params(shapes, g)
+
+
+def asformer_upstream(layers=3, decoders=2, r1=2, r2=2, g=None) -> dict:
+    """ASFormer model.py:214-318: encoder / decoders.{s}: conv_1x1, layers.{i} = AttModule(feed_forward.layer.0
+    k3, att_layer.{query,key}_conv C->C/r1, value_conv C->C/r2, att_layer.conv_out C/r2->C, conv_1x1), conv_out.
+    InstanceNorm1d (no affine) and Dropout2d hold no parameters."""
+    shapes = {}
+    for s, prefix in enumerate(["encoder"] + [f"decoders.{i}" for i in range(decoders)]):
+        shapes[f"{prefix}.conv_1x1"], shapes[f"{prefix}.conv_out"] = (C, D if s == 0 else K, 1), (K, C, 1)
+        for i in range(layers):
+            p = f"{prefix}.layers.{i}"
+            shapes[f"{p}.feed_forward.layer.0"] = (C, C, 3)
+            shapes[f"{p}.att_layer.query_conv"] = shapes[f"{p}.att_layer.key_conv"] = (C // r1, C, 1)
+            shapes[f"{p}.att_layer.value_conv"] = (C // r2, C, 1)
+            shapes[f"{p}.att_layer.conv_out"] = (C, C // r2, 1)
+            shapes[f"{p}.conv_1x1"] = (C, C, 1)
+    return _params(shapes, g)
+
+
+def _params(shapes, g) -> dict:
+    sd = {}
+    for name, shape in shapes.items():
+        sd[name + ".weight"] = _rand(shape, g) / math.sqrt(shape[1] * shape[2])
+        sd[name + ".bias"] = _rand(shape[:1], g) * 0.1
+    return sd
+
+
+# --- reference forwards (upstream's arithmetic, one unpadded video, eval mode) ----------------------------------
+
+def ref_mstcn(sd, x, layers, stages):
+    outs = []
+    for s, prefix in enumerate(["stage1"] + [f"stages.{i}" for i in range(stages - 1)]):
+        h = _conv(x if s == 0 else outs[-1].softmax(1), sd, f"{prefix}.conv_1x1")
+        for i in range(layers):
+            h = h + _conv(F.relu(_conv(h, sd, f"{prefix}.layers.{i}.conv_dilated", 2 ** i)), sd,
+                          f"{prefix}.layers.{i}.conv_1x1")
+        outs.append(_conv(h, sd, f"{prefix}.conv_out"))
+    return outs
+
+
+def ref_mstcnpp(sd, x, layers_pg, layers, num_r):
+    f = _conv(x, sd, "PG.conv_1x1_in")
+    for i in range(layers_pg):
+        a = _conv(f, sd, f"PG.conv_dilated_1.{i}", 2 ** (layers_pg - 1 - i))
+        b = _conv(f, sd, f"PG.conv_dilated_2.{i}", 2 ** i)
+        f = F.relu(_conv(torch.cat([a, b], 1), sd, f"PG.conv_fusion.{i}")) + f
+    outs = [_conv(f, sd, "PG.conv_out")]
+    for r in range(num_r):
+        h = _conv(outs[-1].softmax(1), sd, f"Rs.{r}.conv_1x1")
+        for i in range(layers):
+            h = h + _conv(F.relu(_conv(h, sd, f"Rs.{r}.layers.{i}.conv_dilated", 2 ** i)), sd,
+                          f"Rs.{r}.layers.{i}.conv_1x1")
+        outs.append(_conv(h, sd, f"Rs.{r}.conv_out"))
+    return outs
+
+
+def ref_sliding_attention(q, k, v, bl):
+    """Frame by frame: query t in block b = t // bl, position i = t % bl, sees the W = bl + 2 (bl // 2) window
+    positions starting at b bl - bl // 2; those beyond the video are zero keys with mask 0, those outside
+    i .. i+bl-1 keep their score but mask 0; softmax(score / sqrt(c) + log(mask + 1e-6)) * mask."""
+    c, T = q.shape[1], q.shape[2]
+    out = torch.zeros(1, v.shape[1], T)
+    half, W = bl // 2, bl + 2 * (bl // 2)
+    for t in range(T):
+        b, i = divmod(t, bl)
+        scores, masks, values = [], [], []
+        for w in range(W):
+            pos = b * bl - half + w
+            inside = 0 <= pos < T
+            kk = k[0, :, pos] if inside else torch.zeros(c)
+            scores.append(float(q[0, :, t] @ kk) / math.sqrt(c))
+            masks.append(1.0 if inside and i <= w < i + bl else 0.0)
+            values.append(v[0, :, pos] if inside else torch.zeros(v.shape[1]))
+        s = torch.tensor(scores) + torch.log(torch.tensor(masks) + 1e-6)
+        a = s.softmax(0) * torch.tensor(masks)
+        out[0, :, t] = (torch.stack(values, 1) * a).sum(1)
+    return out
+
+
+def ref_asformer(sd, x, layers, decoders):
+    def att_module(p, feat, enc, dilation, alpha):
+        out = F.relu(_conv(feat, sd, f"{p}.feed_forward.layer.0", dilation))
+        n = F.instance_norm(out, eps=1e-5)
+        src = n if enc is None else enc
+        a = ref_sliding_attention(_conv(n, sd, f"{p}.att_layer.query_conv"), _conv(n, sd, f"{p}.att_layer.key_conv"),
+                                  _conv(src, sd, f"{p}.att_layer.value_conv"), dilation)
+        out = alpha * _conv(F.relu(a), sd, f"{p}.att_layer.conv_out") + out
+        return feat + _conv(out, sd, f"{p}.conv_1x1")
+
+    feature = _conv(x, sd, "encoder.conv_1x1")
+    for i in range(layers):
+        feature = att_module(f"encoder.layers.{i}", feature, None, 2 ** i, 1.0)
+    outs = [_conv(feature, sd, "encoder.conv_out")]
+    for s in range(decoders):
+        enc = feature
+        feature = _conv(outs[-1].softmax(1), sd, f"decoders.{s}.conv_1x1")
+        for i in range(layers):
+            feature = att_module(f"decoders.{s}.layers.{i}", feature, enc, 2 ** i, math.exp(-3 * s))
+        outs.append(_conv(feature, sd, f"decoders.{s}.conv_out"))
+    return outs
+
+
+CASES = {  # name: (upstream state_dict, reference forward, the sizes upstream_hyper must read off)
+    "mstcn": (lambda g: mstcn_upstream(3, 3, g), lambda sd, x: ref_mstcn(sd, x, 3, 3),
+              {"channels": C, "layers": 3, "stages": 3}),
+    "mstcn++": (lambda g: mstcnpp_upstream(4, 3, 2, g), lambda sd, x: ref_mstcnpp(sd, x, 4, 3, 2),
+                {"channels": C, "layers_pg": 4, "layers": 3, "stages": 3}),
+    "asformer": (lambda g: asformer_upstream(3, 2, 2, 2, g), lambda sd, x: ref_asformer(sd, x, 3, 2),
+                 {"channels": C, "layers": 3, "stages": 3, "r1": 2, "r2": 2}),
+}
+
+
+def test_registry_matches_the_config_choices():
+    assert set(TEMPORAL_MODELS) >= set(CONFIG_CHOICES)
+    assert RunConfig().temporal_model == "mstcn"
+    with pytest.raises(ValueError, match="unknown temporal model"):
+        build_temporal("nope", 4, {"action": 2})
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_upstream_weights_give_upstreams_logits(name):
+    make, ref, hyper = CASES[name]
+    g = torch.Generator().manual_seed(0)
+    sd = make(g)
+    assert upstream_hyper(name, sd) == hyper
+    model = from_upstream(name, sd, feature_dim=D, num_classes=K)
+    assert not model.training
+    x = torch.randn(1, D, 23, generator=g)  # upstream's input (1, D, T); 23 frames: a partial last block
+    with torch.no_grad():
+        got = [o["action"].transpose(1, 2) for o in model(x.transpose(1, 2))]  # (1, K, T) like upstream
+        want = ref(sd, x)
+    assert len(got) == len(want) == hyper["stages"]
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_from_upstream_names_what_does_not_fit():
+    sd = mstcnpp_upstream(g=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="does not fit.*feature_dim=7"):
+        from_upstream("mstcn++", sd, feature_dim=7, num_classes=K)
+    with pytest.raises(ValueError, match="is it an upstream asformer checkpoint"):
+        from_upstream("asformer", sd, feature_dim=D, num_classes=K)
+
+
+@pytest.mark.parametrize("name", list(TEMPORAL_MODELS))
+def test_padding_never_changes_a_real_frame_and_tasks_get_their_own_blocks(name):
+    torch.manual_seed(0)
+    model = build_temporal(name, D, {"action": 3, "stance": 2}, channels=C, layers=4, stages=3).eval()
+    a, b = torch.randn(1, 13, D), torch.randn(1, 29, D)
+    batch = torch.cat([torch.cat([a, 1e3 * torch.randn(1, 16, D)], 1), b])  # garbage in a's padding
+    mask = torch.tensor([[True] * 13 + [False] * 16, [True] * 29])
+    with torch.no_grad():
+        alone, both = model(a), model(batch, mask)
+    for s_alone, s_both in zip(alone, both):
+        assert s_both["stance"].shape == (2, 29, 2)
+        torch.testing.assert_close(s_both["action"][:1, :13], s_alone["action"], rtol=1e-4, atol=1e-5)
+        assert s_both["action"][0, 13:].abs().max() == 0  # padded outputs are 0
+    with pytest.raises(ValueError, match=rf"expected \(B, T, {D}\)"):
+        model(torch.randn(1, 5, D + 1))
+
+
+def test_asformer_takes_a_long_video_in_bounded_blocks():
+    """20,000 frames through 10 layers (blocks up to 512): attention per block, never a T x T matrix."""
+    model = build_temporal("asformer", 4, {"action": 3}, channels=2, layers=10, stages=1).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 20_000, 4))
+    assert out[-1]["action"].shape == (1, 20_000, 3) and torch.isfinite(out[-1]["action"]).all()
+
+
+@pytest.mark.parametrize("name", ["mstcn++", "asformer"])
+def test_multitask_model_loss_goes_through_the_model_and_another_models_checkpoint_is_refused(name):
+    torch.manual_seed(0)
+    cfg = RunConfig(temporal_model=name, tcn_channels=8, tcn_layers=3, tcn_stages=2, pose_dim=8, dropout=0.0)
+    vocab = {"action": ["a", "b", "c"], "stance": ["x", "y"]}
+    model = build_model(cfg, 6, vocab, num_joints=5)
+    assert type(model.tcn).name == name
+    x, pose, mask = torch.randn(2, 20, 6), torch.randn(2, 20, 5, 3), torch.ones(2, 20, dtype=torch.bool)
+    mask[1, 15:] = False
+    labels = {"action": torch.randint(0, 3, (2, 20)), "stance": torch.randint(0, 2, (2, 20))}
+    model.eval()  # no dropout: the two losses below see the same logits
+    loss, parts = model(x, pose, mask, loss_kw={"labels": labels, "smooth_weight": 0.15})
+    want, _ = segmentation_loss(model(x, pose, mask), labels, mask, smooth_weight=0.15)
+    torch.testing.assert_close(loss, want)
+    assert {"ce/action", "smooth/stance"} <= set(parts)
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.tcn.parameters())
+    state = model.checkpoint_state()
+    assert state["temporal_model"] == name
+    other = build_model(cfg.replace(temporal_model="mstcn"), 6, vocab, num_joints=5)
+    with pytest.raises(RunError, match=re.escape(f"holds a '{name}' temporal model, not 'mstcn'")):
+        other.load_checkpoint_state(state)
+    twin = build_model(cfg, 6, vocab, num_joints=5)
+    twin.load_checkpoint_state(state)  # the same model loads
+    assert isinstance(twin, MultiTaskModel)
+
+
+def test_mstcn_checkpoints_of_before_keep_loading():
+    """A checkpoint written before temporal_model existed has no such key: it is an MS-TCN."""
+    cfg = RunConfig(tcn_channels=8, tcn_layers=2, pose_dim=8)
+    model = build_model(cfg, 6, {"action": ["a", "b"]})
+    state = {"head": model.state_dict(), "backbone": {}}
+    build_model(cfg, 6, {"action": ["a", "b"]}).load_checkpoint_state(state)
+    assert all(k.startswith(("visual.", "pose.", "tcn.stages.")) for k in state["head"])
