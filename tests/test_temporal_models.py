@@ -252,7 +252,10 @@ def test_multitask_model_loss_goes_through_the_model_and_another_models_checkpoi
     torch.testing.assert_close(loss, want)
     assert {"ce/action", "smooth/stance"} <= set(parts)
     loss.backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.tcn.parameters())
+    # ASFormer's first layers have blocks of 1 frame: a softmax over one key is 1 whatever the query and
+    # key, so those two convs get no gradient (upstream alike)
+    still = [n for n, p in model.tcn.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert all(re.search(r"layers\.0\.att_layer\.(query|key)_conv", n) for n in still), still
     state = model.checkpoint_state()
     assert state["temporal_model"] == name
     other = build_model(cfg.replace(temporal_model="mstcn"), 6, vocab, num_joints=5)
