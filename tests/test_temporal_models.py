@@ -273,3 +273,25 @@ def test_mstcn_checkpoints_of_before_keep_loading():
     state = {"head": model.state_dict(), "backbone": {}}
     build_model(cfg, 6, {"action": ["a", "b"]}).load_checkpoint_state(state)
     assert all(k.startswith(("visual.", "pose.", "tcn.stages.")) for k in state["head"])
+
+
+@pytest.mark.parametrize("recipe, values", [
+    ("mstcn++", {"temporal_model": "mstcn++", "temporal_hyper": {"layers_pg": 11}, "tcn_layers": 10, "tcn_stages": 4,
+                 "lr": 5e-4, "epochs": 100, "optimizer": "adam", "dropout": 0.5}),
+    ("asformer", {"temporal_model": "asformer", "temporal_hyper": {"r1": 2, "r2": 2, "channel_masking_rate": 0.3},
+                  "tcn_layers": 10, "tcn_stages": 4, "lr": 5e-4, "weight_decay": 1e-5, "epochs": 120})])
+def test_recipes_carry_the_upstream_values_each_with_its_source(recipe, values):
+    from kit.config import field_names
+    from kit.temporal.recipes import RECIPES, apply_recipe
+
+    r = RECIPES[recipe]
+    assert set(r.values) == set(r.sources) and set(r.values) <= set(field_names())
+    assert all(r.sources[k].split()[0].rstrip(",").count(":") == 1 for k in r.values)  # file:line first
+    cfg = apply_recipe(RunConfig(recipe=recipe))
+    assert {k: getattr(cfg, k) for k in values} == values
+    model = build_model(cfg, 2048, {"action": [str(i) for i in range(19)]})
+    # upstream's size for 50Salads (D 2048, 19 classes), counted by hand from its modules: MS-TCN++ PG
+    # 131,136 + 11 x 32,960 + 1,235, each of 3 R 1,280 + 10 x 16,512 + 1,235; ASFormer encoder 131,136 +
+    # 10 x 24,864 + 1,235, each of 3 decoders 1,280 + 10 x 24,864 + 1,235 (the ASFormer paper: 1.13 M)
+    n = sum(p.numel() for p in model.parameters())
+    assert n == {"mstcn++": 997_836, "asformer": 1_134_476}[recipe], n
