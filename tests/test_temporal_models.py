@@ -69,13 +69,13 @@ def mstcnpp_upstream(layers_pg=4, layers=3, num_r=2, g=None) -> dict:
     return _params(shapes, g)
 
 
-def asformer_upstream(layers=3, decoders=2, r1=2, r2=2, g=None) -> dict:
+def asformer_upstream(layers=3, decoders=2, r1=2, r2=2, g=None, d=D) -> dict:
     """ASFormer model.py:214-318: encoder / decoders.{s}: conv_1x1, layers.{i} = AttModule(feed_forward.layer.0
     k3, att_layer.{query,key}_conv C->C/r1, value_conv C->C/r2, att_layer.conv_out C/r2->C, conv_1x1), conv_out.
     InstanceNorm1d (no affine) and Dropout2d hold no parameters."""
     shapes = {}
     for s, prefix in enumerate(["encoder"] + [f"decoders.{i}" for i in range(decoders)]):
-        shapes[f"{prefix}.conv_1x1"], shapes[f"{prefix}.conv_out"] = (C, D if s == 0 else K, 1), (K, C, 1)
+        shapes[f"{prefix}.conv_1x1"], shapes[f"{prefix}.conv_out"] = (C, d if s == 0 else K, 1), (K, C, 1)
         for i in range(layers):
             p = f"{prefix}.layers.{i}"
             shapes[f"{p}.feed_forward.layer.0"] = (C, C, 3)
@@ -295,3 +295,36 @@ def test_recipes_carry_the_upstream_values_each_with_its_source(recipe, values):
     # 10 x 24,864 + 1,235, each of 3 decoders 1,280 + 10 x 24,864 + 1,235 (the ASFormer paper: 1.13 M)
     n = sum(p.numel() for p in model.parameters())
     assert n == {"mstcn++": 997_836, "asformer": 1_134_476}[recipe], n
+
+
+def test_import_model_makes_a_run_that_evaluates_with_upstreams_predictions(tmp_path):
+    """An upstream ASFormer checkpoint + mapping.txt -> `python -m kit import-model` -> `evaluate` on an MS-TCN
+    layout: every predicted frame is the argmax of the reference forward; a second import into it is refused."""
+    import numpy as np
+    import pandas as pd
+    from test_mstcn import CLASSES, make_layout
+    from test_mstcn import D as LAYOUT_D
+
+    from kit.__main__ import main
+    from kit.results.evaluate import evaluate
+
+    root = make_layout(tmp_path / "gtea")
+    sd = asformer_upstream(g=torch.Generator().manual_seed(1), d=LAYOUT_D)
+    torch.save(sd, tmp_path / "epoch-120.model")
+    out = tmp_path / "outputs" / "imported"
+    argv = ["import-model", "--temporal_model", "asformer", "--checkpoint", str(tmp_path / "epoch-120.model"),
+            "--mapping", str(root / "mapping.txt"), "--features_dim", str(LAYOUT_D), "--out", str(out),
+            "--data_root", str(root)]
+    assert main(argv) == 0
+    cfg = RunConfig.load(out / "config.json")
+    assert (cfg.temporal_model, cfg.tcn_layers, cfg.tcn_stages, cfg.feature_proj, cfg.use_pose) == \
+        ("asformer", 3, 3, False, False)
+    res = evaluate(out, split="test", output_dir=tmp_path / "outputs")
+    assert res["videos"] == 2
+    for stem in ("vid3", "vid4"):
+        x = torch.from_numpy(np.load(root / "features" / f"{stem}.npy"))[None].float()  # (1, D, T)
+        with torch.no_grad():
+            want = [CLASSES[k] for k in ref_asformer(sd, x, 3, 2)[-1][0].argmax(0).tolist()]
+        got = pd.read_csv(out / "predictions" / f"{stem}.csv")["action_pred"].tolist()
+        assert got == want
+    assert main(argv) == 1  # the folder exists now: refused, nothing replaced
