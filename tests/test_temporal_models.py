@@ -328,3 +328,42 @@ def test_import_model_makes_a_run_that_evaluates_with_upstreams_predictions(tmp_
         got = pd.read_csv(out / "predictions" / f"{stem}.csv")["action_pred"].tolist()
         assert got == want
     assert main(argv) == 1  # the folder exists now: refused, nothing replaced
+
+
+def test_compare_trains_each_temporal_model_on_the_same_features_seeds_and_splits(monkeypatch, demo_root, tmp_path):
+    """`compare --temporal_models mstcn asformer`: one extraction, each model x seed trained, ranked on val."""
+    from types import SimpleNamespace
+
+    import kit.compare as kc
+    import kit.features.extract as ke
+    import kit.results.evaluate as ev
+    import kit.temporal.train as tr
+
+    extracted, trained = [], []
+
+    def ensure_features(cfg, records, output_dir=None, **kw):
+        extracted.append(cfg.backbone)
+        return SimpleNamespace(root=tmp_path), SimpleNamespace(feature_dim=8, fingerprint="f"), []
+
+    def fit(cfg):
+        trained.append((cfg.temporal_model, cfg.seed, cfg.split_seed, cfg.visual_mode))
+        return SimpleNamespace(run_dir=tmp_path / cfg.temporal_model, best_epoch=1, cfg=cfg)
+
+    def evaluate(run_dir, split, checkpoint):  # asformer better on val by far, mstcn on test
+        best = (run_dir.name == "asformer") == (split == "val")
+        return {"action": {k: 80.0 + len(trained) % 2 if best else 20.0 for k in kc.COLUMNS}}
+
+    monkeypatch.setattr(ke, "ensure_features", ensure_features)
+    monkeypatch.setattr(tr, "fit", fit)
+    monkeypatch.setattr(ev, "evaluate", evaluate)
+    base = RunConfig(data_root=str(demo_root), epochs=1, img_size=32, output_dir=str(tmp_path))
+    out = kc.compare(base, ("tiny",), ("tokens",), (False,), (0, 1), temporal_models=("mstcn", "asformer"))
+    assert extracted == ["tiny"]  # features once, whatever the models
+    assert sorted(trained) == [("asformer", 0, 0, "tokens"), ("asformer", 1, 0, "tokens"),
+                               ("mstcn", 0, 0, "tokens"), ("mstcn", 1, 0, "tokens")]
+    assert [r["temporal_model"] for r in out["rows"]] == ["asformer", "mstcn"]  # ranked on val, not test
+    assert out["decisions"]["temporal_model"]["winner"] == "asformer"
+    md = kc.to_markdown(out)
+    assert "| temporal model |" in md and "| `asformer` |" in md and "- temporal_model: **asformer**" in md
+    with pytest.raises(ValueError, match="not among"):
+        kc.compare(base, ("tiny",), ("tokens",), (False,), (0,), temporal_models=("lstm",))
