@@ -123,10 +123,11 @@ def ref_mstcnpp(sd, x, layers_pg, layers, num_r):
     return outs
 
 
-def ref_sliding_attention(q, k, v, bl):
-    """Frame by frame: query t in block b = t // bl, position i = t % bl, sees the W = bl + 2 (bl // 2) window
-    positions starting at b bl - bl // 2; those beyond the video are zero keys with mask 0, those outside
-    i .. i+bl-1 keep their score but mask 0; softmax(score / sqrt(c) + log(mask + 1e-6)) * mask."""
+def ref_sliding_attention(q, k, v, bl, fixed=False):
+    """Frame by frame: query t in block b = t // bl, position i = t % bl, has the W = bl + 2 (bl // 2) window
+    positions starting at b bl - bl // 2; those beyond the video are zero keys with mask 0, those it does not
+    see keep their score but mask 0; softmax(score / sqrt(c) + log(mask + 1e-6)) * mask. It sees window
+    positions 0 .. 2 bl - 2 as released (model.py:72 sets [:, :, i:i+bl] for every i), i .. i+bl-1 fixed."""
     c, T = q.shape[1], q.shape[2]
     out = torch.zeros(1, v.shape[1], T)
     half, W = bl // 2, bl + 2 * (bl // 2)
@@ -138,7 +139,8 @@ def ref_sliding_attention(q, k, v, bl):
             inside = 0 <= pos < T
             kk = k[0, :, pos] if inside else torch.zeros(c)
             scores.append(float(q[0, :, t] @ kk) / math.sqrt(c))
-            masks.append(1.0 if inside and i <= w < i + bl else 0.0)
+            sees = (i <= w < i + bl) if fixed else (w < 2 * bl - 1)
+            masks.append(1.0 if inside and sees else 0.0)
             values.append(v[0, :, pos] if inside else torch.zeros(v.shape[1]))
         s = torch.tensor(scores) + torch.log(torch.tensor(masks) + 1e-6)
         a = s.softmax(0) * torch.tensor(masks)
@@ -146,13 +148,13 @@ def ref_sliding_attention(q, k, v, bl):
     return out
 
 
-def ref_asformer(sd, x, layers, decoders):
+def ref_asformer(sd, x, layers, decoders, fixed=False):
     def att_module(p, feat, enc, dilation, alpha):
         out = F.relu(_conv(feat, sd, f"{p}.feed_forward.layer.0", dilation))
         n = F.instance_norm(out, eps=1e-5)
         src = n if enc is None else enc
         a = ref_sliding_attention(_conv(n, sd, f"{p}.att_layer.query_conv"), _conv(n, sd, f"{p}.att_layer.key_conv"),
-                                  _conv(src, sd, f"{p}.att_layer.value_conv"), dilation)
+                                  _conv(src, sd, f"{p}.att_layer.value_conv"), dilation, fixed)
         out = alpha * _conv(F.relu(a), sd, f"{p}.att_layer.conv_out") + out
         return feat + _conv(out, sd, f"{p}.conv_1x1")
 
@@ -169,13 +171,16 @@ def ref_asformer(sd, x, layers, decoders):
     return outs
 
 
-CASES = {  # name: (upstream state_dict, reference forward, the sizes upstream_hyper must read off)
-    "mstcn": (lambda g: mstcn_upstream(3, 3, g), lambda sd, x: ref_mstcn(sd, x, 3, 3),
-              {"channels": C, "layers": 3, "stages": 3}),
-    "mstcn++": (lambda g: mstcnpp_upstream(4, 3, 2, g), lambda sd, x: ref_mstcnpp(sd, x, 4, 3, 2),
-                {"channels": C, "layers_pg": 4, "layers": 3, "stages": 3}),
-    "asformer": (lambda g: asformer_upstream(3, 2, 2, 2, g), lambda sd, x: ref_asformer(sd, x, 3, 2),
-                 {"channels": C, "layers": 3, "stages": 3, "r1": 2, "r2": 2}),
+ASF = {"channels": C, "layers": 3, "stages": 3, "r1": 2, "r2": 2}
+CASES = {  # id: (model, upstream state_dict, reference forward, the sizes upstream_hyper reads off, extra hyper)
+    "mstcn": ("mstcn", lambda g: mstcn_upstream(3, 3, g), lambda sd, x: ref_mstcn(sd, x, 3, 3),
+              {"channels": C, "layers": 3, "stages": 3}, {}),
+    "mstcn++": ("mstcn++", lambda g: mstcnpp_upstream(4, 3, 2, g), lambda sd, x: ref_mstcnpp(sd, x, 4, 3, 2),
+                {"channels": C, "layers_pg": 4, "layers": 3, "stages": 3}, {}),
+    "asformer": ("asformer", lambda g: asformer_upstream(3, 2, 2, 2, g), lambda sd, x: ref_asformer(sd, x, 3, 2),
+                 ASF, {}),
+    "asformer-fixed-window": ("asformer", lambda g: asformer_upstream(3, 2, 2, 2, g),
+                              lambda sd, x: ref_asformer(sd, x, 3, 2, fixed=True), ASF, {"fixed_window": True}),
 }
 
 
@@ -186,15 +191,18 @@ def test_registry_matches_the_config_choices():
         build_temporal("nope", 4, {"action": 2})
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_upstream_weights_give_upstreams_logits(name):
-    make, ref, hyper = CASES[name]
+@pytest.mark.parametrize("case", list(CASES))
+def test_upstream_weights_give_upstreams_logits(case):
+    name, make, ref, hyper, extra = CASES[case]
     g = torch.Generator().manual_seed(0)
     sd = make(g)
     assert upstream_hyper(name, sd) == hyper
-    model = from_upstream(name, sd, feature_dim=D, num_classes=K)
+    model = from_upstream(name, sd, feature_dim=D, num_classes=K, **extra)
     assert not model.training
     x = torch.randn(1, D, 23, generator=g)  # upstream's input (1, D, T); 23 frames: a partial last block
+    if case == "asformer":  # the two windows differ on this input: the test tells them apart
+        other = from_upstream(name, sd, feature_dim=D, num_classes=K, fixed_window=True)
+        assert not torch.allclose(other(x.transpose(1, 2))[-1]["action"], model(x.transpose(1, 2))[-1]["action"])
     with torch.no_grad():
         got = [o["action"].transpose(1, 2) for o in model(x.transpose(1, 2))]  # (1, K, T) like upstream
         want = ref(sd, x)
@@ -211,10 +219,10 @@ def test_from_upstream_names_what_does_not_fit():
         from_upstream("asformer", sd, feature_dim=D, num_classes=K)
 
 
-@pytest.mark.parametrize("name", list(TEMPORAL_MODELS))
-def test_padding_never_changes_a_real_frame_and_tasks_get_their_own_blocks(name):
+@pytest.mark.parametrize("name, extra", [(m, {}) for m in TEMPORAL_MODELS] + [("asformer", {"fixed_window": True})])
+def test_padding_never_changes_a_real_frame_and_tasks_get_their_own_blocks(name, extra):
     torch.manual_seed(0)
-    model = build_temporal(name, D, {"action": 3, "stance": 2}, channels=C, layers=4, stages=3).eval()
+    model = build_temporal(name, D, {"action": 3, "stance": 2}, channels=C, layers=4, stages=3, **extra).eval()
     a, b = torch.randn(1, 13, D), torch.randn(1, 29, D)
     batch = torch.cat([torch.cat([a, 1e3 * torch.randn(1, 16, D)], 1), b])  # garbage in a's padding
     mask = torch.tensor([[True] * 13 + [False] * 16, [True] * 29])

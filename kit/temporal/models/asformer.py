@@ -17,7 +17,8 @@ AttModule(x, f): out = relu(dilated conv(x)); out = alpha * att(instnorm(out), f
                  x + dropout(conv_1x1(out))
 ```
 Memory: attention is upstream's sliding window (model.py:132-170): the frames are cut into ``nb``
-blocks of ``bl`` queries, each attending to ``W`` keys around it, so a layer holds ``(B nb, bl, W)``
+blocks of ``bl`` queries, each attending to keys of the ``W`` frames around its block (which of them:
+:func:`window_mask`, as released or ``fixed_window``), so a layer holds ``(B nb, bl, W)``
 scores, about ``2 T bl`` numbers, never ``T x T``: a 20,000-frame video fits (``bl`` is at most
 ``2**(layers-1)`` = 512 with 10 layers).
 
@@ -43,12 +44,19 @@ def exponential_decrease(idx_decoder: int, p: float = 3.0) -> float:
     return math.exp(-p * idx_decoder)
 
 
-def window_mask(bl: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Which of a block's ``W`` keys each of its ``bl`` queries sees: row ``i`` is 1 on ``i .. i+bl-1``
-    (model.py:66-73). ``(1, bl, W)``"""
+def window_mask(bl: int, device=None, dtype=torch.float32, fixed: bool = False) -> torch.Tensor:
+    """Which of a block's ``W`` keys each of its ``bl`` queries sees. ``(1, bl, W)``
+
+    As released (model.py:70-72, ``window_mask[:, :, i:i+bl] = 1`` for every ``i``), every query of
+    a block sees keys ``0 .. 2 bl - 2`` of its window: the block and about ``bl / 2`` frames either
+    side. The authors' README calls it a small error kept so that their released checkpoints load
+    (ASFormer issue #2); ``fixed=True`` is their correction (``window_mask[:, i, i:i+bl] = 1``): query
+    ``i`` sees keys ``i .. i+bl-1``, a window of ``bl`` centred on it.
+    """
     i = torch.arange(bl, device=device)[:, None]  # (bl, 1)
     j = torch.arange(bl + 2 * (bl // 2), device=device)[None, :]  # (1, W)
-    return ((j >= i) & (j < i + bl)).to(dtype)[None]
+    seen = (j >= i) & (j < i + bl) if fixed else (j < 2 * bl - 1).expand(bl, -1)
+    return seen.to(dtype)[None]
 
 
 def masked_instance_norm(x: torch.Tensor, m: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -69,7 +77,8 @@ class AttLayer(nn.Module):
     stage's feature) in a decoder (model.py:75-88).
     """
 
-    def __init__(self, q_dim: int, k_dim: int, v_dim: int, r1: int, r2: int, r3: int, bl: int, stage: str):
+    def __init__(self, q_dim: int, k_dim: int, v_dim: int, r1: int, r2: int, r3: int, bl: int, stage: str,
+                 fixed_window: bool = False):
         super().__init__()
         if stage not in ("encoder", "decoder"):
             raise ValueError(f"stage must be 'encoder' or 'decoder', got {stage!r}")
@@ -77,7 +86,7 @@ class AttLayer(nn.Module):
         self.key_conv = nn.Conv1d(k_dim, k_dim // r2, 1)
         self.value_conv = nn.Conv1d(v_dim, v_dim // r3, 1)
         self.conv_out = nn.Conv1d(v_dim // r3, v_dim, 1)
-        self.bl, self.stage = bl, stage
+        self.bl, self.stage, self.fixed_window = bl, stage, fixed_window
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor | None, m: torch.Tensor) -> torch.Tensor:
         """Shapes: x1, x2 (B, C, T); m (B, 1, T) float; returns (B, C, T), zero on padded frames."""
@@ -108,7 +117,7 @@ class AttLayer(nn.Module):
             return t.permute(0, 2, 1, 3).reshape(B * nb, t.shape[1], W)
 
         k, v, pm = windows(k), windows(v), windows(pm)  # (B nb, c, W); pm (B nb, 1, W)
-        final = window_mask(bl, pm.device, pm.dtype) * pm  # (B nb, bl, W), model.py:163
+        final = window_mask(bl, pm.device, pm.dtype, self.fixed_window) * pm  # (B nb, bl, W), model.py:163
         # scalar_dot_att (model.py:23-44): scores / sqrt(c), + log(mask + 1e-6), softmax, times the mask
         energy = torch.bmm(q.transpose(1, 2), k) / math.sqrt(c1)  # (B nb, bl, W)
         att = torch.softmax(energy + torch.log(final + 1e-6), -1) * final
@@ -133,10 +142,11 @@ class ConvFeedForward(nn.Module):
 class AttModule(nn.Module):
     """Upstream ``AttModule`` (model.py:214-229)."""
 
-    def __init__(self, dilation: int, channels: int, r1: int, r2: int, stage: str, alpha: float, dropout: float):
+    def __init__(self, dilation: int, channels: int, r1: int, r2: int, stage: str, alpha: float, dropout: float,
+                 fixed_window: bool = False):
         super().__init__()
         self.feed_forward = ConvFeedForward(dilation, channels, channels)
-        self.att_layer = AttLayer(channels, channels, channels, r1, r1, r2, dilation, stage)  # model.py:219
+        self.att_layer = AttLayer(channels, channels, channels, r1, r1, r2, dilation, stage, fixed_window)  # model.py:219
         self.conv_1x1 = nn.Conv1d(channels, channels, 1)
         self.dropout = nn.Dropout(dropout)  # model.py:221 nn.Dropout(): p = 0.5
         self.alpha = alpha
@@ -153,10 +163,10 @@ class Encoder(nn.Module):
     """Upstream ``Encoder`` (model.py:251-281)."""
 
     def __init__(self, layers: int, r1: int, r2: int, channels: int, in_dim: int, out_dim: int,
-                 channel_masking_rate: float, dropout: float):
+                 channel_masking_rate: float, dropout: float, fixed_window: bool = False):
         super().__init__()
         self.conv_1x1 = nn.Conv1d(in_dim, channels, 1)
-        self.layers = nn.ModuleList(AttModule(2 ** i, channels, r1, r2, "encoder", 1.0, dropout)
+        self.layers = nn.ModuleList(AttModule(2 ** i, channels, r1, r2, "encoder", 1.0, dropout, fixed_window)
                                     for i in range(layers))
         self.conv_out = nn.Conv1d(channels, out_dim, 1)
         self.dropout = nn.Dropout2d(p=channel_masking_rate)  # drops whole input channels (model.py:260, 270-273)
@@ -176,10 +186,10 @@ class Decoder(nn.Module):
     """Upstream ``Decoder`` (model.py:284-300)."""
 
     def __init__(self, layers: int, r1: int, r2: int, channels: int, in_dim: int, out_dim: int, alpha: float,
-                 dropout: float):
+                 dropout: float, fixed_window: bool = False):
         super().__init__()
         self.conv_1x1 = nn.Conv1d(in_dim, channels, 1)
-        self.layers = nn.ModuleList(AttModule(2 ** i, channels, r1, r2, "decoder", alpha, dropout)
+        self.layers = nn.ModuleList(AttModule(2 ** i, channels, r1, r2, "decoder", alpha, dropout, fixed_window)
                                     for i in range(layers))
         self.conv_out = nn.Conv1d(channels, out_dim, 1)
 
@@ -200,8 +210,10 @@ class ASFormer(StagedModel):
         AttModules per encoder and decoder. stages: 1 + decoders (3 decoders, model.py:323: 4).
         dropout: the AttModules' ``nn.Dropout()`` (0.5). r1, r2: channel reductions of query/key
         and of value (2 and 2, main.py:84). channel_masking_rate: Dropout2d on the input
-        features (0.3, main.py:37; 0.5 on GTEA, main.py:48-49). multilabel: tasks with a sigmoid per
-        class between stages.
+        features (0.3, main.py:37; 0.5 on GTEA, main.py:48-49). fixed_window: the authors' corrected
+        attention window (see :func:`window_mask`); False = the code as released, which their
+        checkpoints and published numbers come from. multilabel: tasks with a sigmoid per class
+        between stages.
 
     Shapes:
         x: (B, T, D); mask: (B, T) bool, True for real frames (None = all real).
@@ -212,16 +224,17 @@ class ASFormer(StagedModel):
 
     def __init__(self, in_dim: int, num_classes: Mapping[str, int], channels: int = 64, layers: int = 10,
                  stages: int = 4, dropout: float = 0.5, *, r1: int = 2, r2: int = 2,
-                 channel_masking_rate: float = 0.3, multilabel=()):
+                 channel_masking_rate: float = 0.3, fixed_window: bool = False, multilabel=()):
         super().__init__(in_dim, num_classes, multilabel)
         if min(channels, layers, stages, r1, r2) < 1 or not 0 <= channel_masking_rate < 1:
             raise ValueError(f"ASFormer needs channels, layers, stages, r1, r2 >= 1 and 0 <= channel_masking_rate "
                              f"< 1, got {channels}, {layers}, {stages}, {r1}, {r2}, {channel_masking_rate}")
         if channels // r1 < 1 or channels // r2 < 1:
             raise ValueError(f"ASFormer: channels {channels} // r1 {r1} or // r2 {r2} is 0")
-        self.encoder = Encoder(layers, r1, r2, channels, in_dim, self.total, channel_masking_rate, dropout)
+        self.encoder = Encoder(layers, r1, r2, channels, in_dim, self.total, channel_masking_rate, dropout,
+                               fixed_window)
         self.decoders = nn.ModuleList(  # model.py:307
-            Decoder(layers, r1, r2, channels, self.total, self.total, exponential_decrease(s), dropout)
+            Decoder(layers, r1, r2, channels, self.total, self.total, exponential_decrease(s), dropout, fixed_window)
             for s in range(stages - 1))
 
     def stage_logits(self, x: torch.Tensor, m: torch.Tensor) -> list[torch.Tensor]:
