@@ -237,6 +237,12 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def latest_comparison(output_dir: str | Path = "outputs") -> str | None:
+    """The Markdown table of the newest ``compare`` under ``<output_dir>/compare/``, or None when there is none."""
+    tables = sorted((resolve_path(output_dir) / "compare").glob("*.md"))
+    return tables[-1].read_text() if tables else None
+
+
 def _machine() -> dict:
     """Where the numbers were measured: device and load (timings depend on both)."""
     import torch

@@ -375,3 +375,13 @@ def test_compare_trains_each_temporal_model_on_the_same_features_seeds_and_split
     assert "| temporal model |" in md and "| `asformer` |" in md and "- temporal_model: **asformer**" in md
     with pytest.raises(ValueError, match="not among"):
         kc.compare(base, ("tiny",), ("tokens",), (False,), (0,), temporal_models=("lstm",))
+
+
+def test_latest_comparison_is_the_newest_table(tmp_path):
+    from kit.compare import latest_comparison
+
+    assert latest_comparison(tmp_path) is None
+    (tmp_path / "compare").mkdir()
+    (tmp_path / "compare" / "20260101-000000.md").write_text("old")
+    (tmp_path / "compare" / "20260102-000000.md").write_text("| rank | new |")
+    assert latest_comparison(tmp_path) == "| rank | new |"
