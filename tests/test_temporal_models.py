@@ -385,3 +385,28 @@ def test_latest_comparison_is_the_newest_table(tmp_path):
     (tmp_path / "compare" / "20260101-000000.md").write_text("old")
     (tmp_path / "compare" / "20260102-000000.md").write_text("| rank | new |")
     assert latest_comparison(tmp_path) == "| rank | new |"
+
+
+def test_fit_resume_and_evaluate_with_mstcnpp_on_the_mstcn_layout(tmp_path):
+    """Training, the run folder, resume and evaluate go through the registry: config.json and the checkpoints
+    record the model; a resumed run continues it; evaluate rebuilds it from the run folder."""
+    from test_mstcn import make_layout
+
+    from kit.files import load_checkpoint
+    from kit.results.evaluate import evaluate
+    from kit.temporal.train import fit
+
+    root = make_layout(tmp_path / "gtea")
+    cfg = RunConfig(data_root=str(root), temporal_model="mstcn++", temporal_hyper={"layers_pg": 3}, tcn_layers=2,
+                    tcn_channels=8, tcn_stages=2, epochs=1, output_dir=str(tmp_path / "out"), run_name="pp",
+                    feature_proj=False, use_pose=False, warmup_steps=0)
+    fit(cfg)
+    run = tmp_path / "out" / "pp"
+    assert RunConfig.load(run / "config.json").temporal_model == "mstcn++"
+    state = load_checkpoint(run / "last.pt")
+    assert state["model"]["temporal_model"] == "mstcn++" and len({k for k in state["model"]["head"]
+                                                                   if k.startswith("tcn.PG.conv_fusion.")}) == 6
+    fit(cfg.replace(epochs=2, resume=True))
+    assert load_checkpoint(run / "last.pt")["epoch"] == 2
+    res = evaluate(run, split="test", output_dir=tmp_path / "out")
+    assert res["videos"] == 2 and 0 <= res["action"]["acc"] <= 100
