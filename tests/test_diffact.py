@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from kit.temporal.models.diffact import DiffAct, upstream_name
 from kit.temporal.models.diffact_loss import boundary_targets, gaussian_smooth
 
+pytest_plugins = ["fixtures_run"]  # trained_run: its output folder holds the demo's tiny-backbone features
+
 D, K, ENC_LAYERS, C, KS, DEC_LAYERS, CD, DKS, E, STEPS = 6, 4, 3, 8, 3, 2, 6, 5, 8, 1000
 FEATURE_LAYERS = (0, 2, -1)  # two encoder layers and the input features: X = 2 * C + D
 X = 2 * C + D
@@ -177,7 +179,7 @@ def test_wrong_feature_layers_and_shapes_are_refused():
 
 def tiny(**kw) -> DiffAct:
     torch.manual_seed(0)
-    hyper = dict(encoder_layers=3, encoder_channels=8, encoder_kernel=3, feature_layers=(1, 2, -2),
+    hyper = dict(layers=3, channels=8, encoder_kernel=3, feature_layers=(1, 2, -2),
                  decoder_layers=2, decoder_channels=6, decoder_kernel=5, time_dim=8, sampling_timesteps=4)
     return DiffAct(D, kw.pop("num_classes", {"action": K, "hand": 3}), **{**hyper, **kw})
 
@@ -277,3 +279,79 @@ def test_a_long_video_runs_in_bounded_memory():
     from kit.temporal.models.diffact_layers import _windows
     v = torch.randn(1, 2, 50)
     assert _windows(v, 4, 4).shape == (1, 2, 50, 3)
+
+
+def test_registry_from_upstream_and_the_recipe():
+    from kit.config import RunConfig, field_names
+    from kit.temporal.model import build_model
+    from kit.temporal.models import TEMPORAL_MODELS, from_upstream, upstream_hyper
+    from kit.temporal.recipes import RECIPES, apply_recipe
+
+    assert TEMPORAL_MODELS["diffact"] is DiffAct
+    sd = upstream_state()
+    assert upstream_hyper("diffact", sd) == dict(channels=C, layers=ENC_LAYERS, stages=2, encoder_kernel=KS,
+                                                 decoder_channels=CD, decoder_layers=DEC_LAYERS, decoder_kernel=DKS,
+                                                 time_dim=E, num_timesteps=STEPS)
+    model = from_upstream("diffact", sd, feature_dim=D, num_classes=K, **TINY)
+    assert isinstance(model, DiffAct) and not model.training
+    with pytest.raises(ValueError, match="feature_dim=7"):
+        from_upstream("diffact", sd, feature_dim=7, num_classes=K, **TINY)
+    r = RECIPES["diffact"]
+    assert set(r.values) == set(r.sources) and set(r.values) <= set(field_names())
+    assert all(r.sources[k].split()[0].rstrip(",").count(":") == 1 for k in r.values)  # file:line first
+    cfg = apply_recipe(RunConfig(recipe="diffact"))
+    assert (cfg.temporal_model, cfg.lr, cfg.grad_accum, cfg.epochs, cfg.smooth_weight) == ("diffact", 5e-4, 4, 5001, 0.1)
+    head = build_model(cfg, 2048, {"action": [str(i) for i in range(19)]})
+    assert head.tcn.sampling_timesteps == 25 and head.tcn.decoder.layers[0].kernel_size == 7
+    # upstream's 50Salads model (2048-d I3D, 19 classes), counted by hand from its modules (and printed by its
+    # main.py:35 for the same config): encoder 131,136 + 10 x (20,544 + 5 x 4,160) + 1,235; decoder 2 x 262,656
+    # + 480 + 12,312 + 8 x (4,056 + 2 x 5,208 + 3 x 600) + 475
+    assert sum(p.numel() for p in head.parameters()) == 1_214_566
+
+
+def test_multitask_model_trains_and_reloads_diffact():
+    from kit.config import RunConfig
+    from kit.temporal.model import build_model
+
+    torch.manual_seed(0)
+    cfg = RunConfig(temporal_model="diffact", tcn_channels=8, tcn_layers=3, pose_dim=8, diffact_sampling_steps=2,
+                    temporal_hyper={"decoder_channels": 6, "decoder_layers": 2, "time_dim": 8})
+    vocab = {"action": ["a", "b", "c"], "stance": ["x", "y"]}
+    model = build_model(cfg, 6, vocab, num_joints=5)
+    x, pose, mask = torch.randn(2, 20, 6), torch.randn(2, 20, 5, 3), torch.ones(2, 20, dtype=torch.bool)
+    mask[1, 15:] = False
+    labels = {"action": torch.randint(0, 3, (2, 20)), "stance": torch.randint(0, 2, (2, 20))}
+    loss, parts = model(x, pose, mask, loss_kw={"labels": labels, "smooth_weight": 0.15, "smooth_tau": 4.0,
+                                                "class_weights": None, "task_weights": {"stance": 0.5}})
+    assert {"decoder_boundary/action", "decoder_ce/stance"} <= set(parts) and torch.isfinite(loss)
+    loss.backward()
+    assert model.tcn.decoder.conv_out.weight.grad.abs().sum() > 0 and model.tcn.encoder.conv_in.weight.grad.abs().sum() > 0
+    twin = build_model(cfg, 6, vocab, num_joints=5)
+    twin.load_checkpoint_state(model.checkpoint_state())
+    model.eval(), twin.eval()
+    with torch.no_grad():
+        a, b = model(x, pose, mask), twin(x, pose, mask)
+    assert len(a) == 2 and torch.equal(a[-1]["stance"], b[-1]["stance"])
+
+
+def test_cli_trains_evaluates_and_predicts_with_diffact(demo_root, trained_run, tmp_path):
+    """`train --temporal_model diffact`, `evaluate`, `predict` on the demo data; the features of the demo's
+    tiny backbone are the ones `trained_run` stored (same output folder, same backbone): not extracted again."""
+    import json
+
+    from kit.__main__ import main
+
+    out = trained_run.parent
+    hyper = json.dumps({"decoder_channels": 8, "decoder_layers": 2, "time_dim": 16})
+    assert main(["train", "--data_root", str(demo_root), "--backbone", "tiny", "--img_size", "64", "--epochs", "2",
+                 "--temporal_model", "diffact", "--tcn_layers", "3", "--tcn_channels", "16", "--temporal_hyper", hyper,
+                 "--diffact_sampling_steps", "3", "--output_dir", str(out), "--run_name", "diffact"]) == 0
+    run = out / "diffact"
+    history = (run / "history.csv").read_text().splitlines()
+    assert len(history) == 3 and "train_loss" in history[0]
+    assert main(["evaluate", "--run", str(run), "--split", "test"]) == 0
+    result = json.loads((run / "eval_test.json").read_text())
+    assert 0 <= result["action"]["acc"] <= 100
+    video = sorted((demo_root / "Videos").glob("*.mp4"))[0]
+    assert main(["predict", "--run", str(run), str(video), "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "summary.csv").is_file() and list((tmp_path / "p").glob(f"{video.stem}*.csv"))

@@ -12,3 +12,114 @@ The interface every model here implements (``B`` batch, ``T`` frames, ``D`` inpu
 - ``training_loss(x, mask, labels, **loss_kw) -> (loss, parts)``: the model's own training
   objective; models trained by their stage outputs use :func:`kit.temporal.model.segmentation_loss`.
 """
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+import torch
+
+from kit.temporal.models.asformer import ASFormer
+from kit.temporal.models.common import StagedModel, task_probs  # noqa: F401  (the interface's helpers)
+from kit.temporal.models.diffact import DiffAct, upstream_sizes as _diffact_sizes
+from kit.temporal.models.mstcn import TemporalConvNet, upstream_names as _mstcn_names
+from kit.temporal.models.mstcnpp import MSTCNPlusPlus
+
+# name -> class; the names are RunConfig.temporal_model's choices (kit.config.TEMPORAL_MODELS)
+TEMPORAL_MODELS: dict[str, type[torch.nn.Module]] = {
+    "mstcn": TemporalConvNet,
+    "mstcn++": MSTCNPlusPlus,
+    "asformer": ASFormer,
+    "diffact": DiffAct,
+}
+
+
+def build_temporal(name: str, in_dim: int, num_classes: Mapping[str, int], *, multilabel=(), **hyper):
+    """The temporal model ``name`` (a key of :data:`TEMPORAL_MODELS`) for ``in_dim``-wide input.
+
+    Args:
+        name: ``mstcn``, ``mstcn++``, ``asformer`` (or another registered model).
+        in_dim: input width ``D``; num_classes: {task: K}, in logit order.
+        multilabel: tasks whose classes are independent (a sigmoid per class).
+        **hyper: the model's own keyword arguments (``channels``, ``layers``, ``stages``, ``dropout``,
+            and e.g. ``layers_pg`` for MS-TCN++, ``r1``/``r2``/``channel_masking_rate`` for ASFormer).
+
+    Example:
+        >>> m = build_temporal("asformer", 8, {"action": 3}, channels=8, layers=2, stages=2)
+        >>> [o["action"].shape for o in m(torch.zeros(1, 5, 8))]
+        [torch.Size([1, 5, 3]), torch.Size([1, 5, 3])]
+    """
+    if name not in TEMPORAL_MODELS:
+        raise ValueError(f"unknown temporal model {name!r}; registered: {', '.join(TEMPORAL_MODELS)}")
+    return TEMPORAL_MODELS[name](in_dim, dict(num_classes), multilabel=tuple(multilabel), **hyper)
+
+
+def _count(state_dict, pattern: str) -> int:
+    found = {m.group(1) for k in state_dict if (m := re.match(pattern, k))}
+    return len(found)
+
+
+def upstream_hyper(name: str, state_dict: Mapping[str, torch.Tensor]) -> dict:
+    """The sizes an upstream ``state_dict`` was trained with, read off its parameter names and shapes.
+
+    ``mstcn``: yabufarha/ms-tcn ``MultiStageModel``; ``mstcn++``: sj-li/MS-TCN2 ``MS_TCN2``;
+    ``asformer``: ChinaYi/ASFormer ``MyTransformer`` (their ``model.py``).
+    """
+    sd = state_dict
+    try:
+        if name == "mstcn":
+            return {"channels": sd["stage1.conv_1x1.weight"].shape[0],
+                    "layers": _count(sd, r"stage1\.layers\.(\d+)\."), "stages": 1 + _count(sd, r"stages\.(\d+)\.")}
+        if name == "mstcn++":
+            pg = _count(sd, r"PG\.conv_fusion\.(\d+)\.")
+            return {"channels": sd["PG.conv_1x1_in.weight"].shape[0], "layers_pg": pg,
+                    "layers": _count(sd, r"Rs\.0\.layers\.(\d+)\.") or pg, "stages": 1 + _count(sd, r"Rs\.(\d+)\.")}
+        if name == "diffact":  # Finspire13/DiffAct ASDiffusionModel: an encoder and a decoder, no more stages
+            return {**_diffact_sizes(sd), "stages": 2}
+        if name == "asformer":
+            C = sd["encoder.conv_1x1.weight"].shape[0]
+            att = "encoder.layers.0.att_layer."
+            return {"channels": C, "layers": _count(sd, r"encoder\.layers\.(\d+)\."),
+                    "stages": 1 + _count(sd, r"decoders\.(\d+)\."),
+                    "r1": C // sd[att + "query_conv.weight"].shape[0], "r2": C // sd[att + "value_conv.weight"].shape[0]}
+    except KeyError as e:
+        raise ValueError(f"this state_dict has no {e} : is it an upstream {name} checkpoint (its model.py's "
+                         "state_dict, as its training saves epoch-N.model)?") from None
+    raise ValueError(f"no upstream layout is known for temporal model {name!r}; known: mstcn, mstcn++, asformer, diffact")
+
+
+def from_upstream(name: str, state_dict: Mapping[str, torch.Tensor], *, feature_dim: int, num_classes,
+                  **hyper) -> torch.nn.Module:
+    """The kit's model ``name`` holding an upstream repository's weights, in eval mode.
+
+    Sizes not given in ``hyper`` are read off the state_dict (:func:`upstream_hyper`). With the
+    kit's extras off (one task, no pose, no feature projection) its per-stage logits equal
+    upstream's for input ``(1, D, T)`` (the kit's input is ``(1, T, D)``).
+
+    Args:
+        name: ``mstcn``, ``mstcn++`` or ``asformer``.
+        state_dict: as upstream's training saves it (``torch.load("epoch-N.model")``); a
+            ``module.`` prefix (DataParallel) is dropped.
+        feature_dim: ``D``; num_classes: the class count (one task, ``action``) or {task: K}.
+        **hyper: the model's keyword arguments, overriding what the state_dict says.
+    """
+    sd = {k.removeprefix("module."): v for k, v in state_dict.items()}
+    if isinstance(num_classes, int):
+        num_classes = {"action": num_classes}
+    if name == "diffact":  # its own names and checks (Finspire13/DiffAct ASDiffusionModel)
+        model = DiffAct.from_upstream_state(sd, num_classes, **hyper)
+        if model.in_dim != feature_dim:
+            raise ValueError(f"upstream diffact state_dict takes {model.in_dim}-wide features, feature_dim={feature_dim}")
+        return model
+    model = build_temporal(name, feature_dim, num_classes, **{**upstream_hyper(name, sd), **hyper})
+    names = _mstcn_names(sd) if name == "mstcn" else {k: k for k in sd}  # MS-TCN++/ASFormer keep upstream's names
+    mine = model.state_dict()
+    missing = sorted(set(mine) - set(names.values()))
+    unexpected = sorted(k for k, v in names.items() if v not in mine)
+    wrong = [f"{k} {tuple(sd[k].shape)} (the model has {tuple(mine[v].shape)})" for k, v in names.items()
+             if v in mine and sd[k].shape != mine[v].shape]
+    if missing or unexpected or wrong:
+        raise ValueError(f"upstream {name} state_dict does not fit (feature_dim={feature_dim}, classes="
+                         f"{dict(num_classes)}): missing {missing[:5]}, unexpected {unexpected[:5]}, shapes {wrong[:5]}")
+    model.load_state_dict({names[k]: v for k, v in sd.items()})
+    return model.eval()

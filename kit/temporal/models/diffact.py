@@ -19,15 +19,12 @@ sigma in the frames the model sees (upstream's 20 at sample rate 8: 2.5).
 """
 from __future__ import annotations
 
-import inspect
 import re
 from typing import Mapping, Sequence
 
 import torch
 import torch.nn as nn
 
-from kit.config import RunConfig
-from kit.errors import ConfigError
 from kit.temporal.models.common import task_probs
 from kit.temporal.models.diffact_layers import Decoder, Encoder, cosine_alphas_cumprod, masked_instance_norm
 from kit.temporal.models.diffact_loss import (boundary_targets, boundary_term, ce_term, label_targets,
@@ -74,11 +71,15 @@ class DiffAct(nn.Module):
         in_dim: feature width ``D``.
         num_classes: classes per task, in logit order.
         multilabel: tasks whose classes are independent (sigmoid channels).
-        encoder_layers, encoder_channels, encoder_kernel: encoder depth, width, kernel (model.py:385-399).
+        layers, channels, encoder_kernel: encoder depth, width, kernel (model.py:385-399); the kit's
+            ``tcn_layers``, ``tcn_channels``.
+        stages: not used (the common interface passes ``tcn_stages``): DiffAct's stages are always
+            the encoder's and the decoder's.
         dropout, channel_dropout, temporal_dropout: the encoder's per-layer dropout and its input
             dropout of whole channels and whole frames (default_configs.py:79-81).
         feature_layers: encoder layers whose outputs condition the decoder; -1 the input, -2 the
-            encoder's probabilities (model.py:124-128).
+            encoder's probabilities (model.py:124-128). None: ``layers - 5, layers - 3, layers - 1``
+            (upstream's 5, 7, 9 of 10 layers).
         instance_norm: InstanceNorm over the input features first (model.py:120-122; off upstream).
         decoder_layers, decoder_channels, decoder_kernel, decoder_dropout, time_dim: the denoiser
             (default_configs.py:88-94).
@@ -95,8 +96,8 @@ class DiffAct(nn.Module):
     """
 
     def __init__(self, in_dim: int, num_classes: Mapping[str, int], *, multilabel: Sequence[str] = (),
-                 encoder_layers: int = 10, encoder_channels: int = 64, encoder_kernel: int = 5, dropout: float = 0.5,
-                 channel_dropout: float = 0.5, temporal_dropout: float = 0.5, feature_layers=(5, 7, 9),
+                 layers: int = 10, channels: int = 64, stages: int | None = None, encoder_kernel: int = 5,
+                 dropout: float = 0.5, channel_dropout: float = 0.5, temporal_dropout: float = 0.5, feature_layers=None,
                  instance_norm: bool = False, decoder_layers: int = 8, decoder_channels: int = 24,
                  decoder_kernel: int = 7, decoder_dropout: float = 0.1, time_dim: int = 512,
                  num_timesteps: int = 1000, sampling_timesteps: int = 25, ddim_eta: float = 1.0, scale: float = 1.0,
@@ -115,10 +116,12 @@ class DiffAct(nn.Module):
         if not 1 <= sampling_timesteps <= num_timesteps:
             raise ValueError(f"sampling_timesteps must be in 1..num_timesteps={num_timesteps}, "
                              f"got {sampling_timesteps} (model.py:84)")
-        layers_bad = [i for i in feature_layers if i not in (-1, -2) and not 0 <= i < encoder_layers]
+        if feature_layers is None:
+            feature_layers = sorted({max(0, layers - 5), max(0, layers - 3), layers - 1})
+        layers_bad = [i for i in feature_layers if i not in (-1, -2) and not 0 <= i < layers]
         if not feature_layers or layers_bad:
             raise ValueError(f"feature_layers {list(feature_layers)}: each must be -1, -2 or an encoder layer "
-                             f"0..{encoder_layers - 1}")
+                             f"0..{layers - 1}")
         self.in_dim, self.tasks = in_dim, list(num_classes)
         self.sizes = [int(num_classes[t]) for t in self.tasks]
         self.multilabel = [t in set(multilabel) for t in self.tasks]
@@ -129,9 +132,9 @@ class DiffAct(nn.Module):
         self.cond_types, self.detach_decoder = tuple(cond_types), detach_decoder
         self.boundary_sigma, self.soft_label = boundary_sigma, soft_label
         self.ce_weight, self.smooth_weight, self.boundary_weight = ce_weight, smooth_weight, boundary_weight
-        self.encoder = Encoder(in_dim, total, encoder_channels, encoder_layers, encoder_kernel, dropout,
+        self.encoder = Encoder(in_dim, total, channels, layers, encoder_kernel, dropout,
                                channel_dropout, temporal_dropout, feature_layers)
-        cross = (sum(1 for i in feature_layers if i >= 0) * encoder_channels
+        cross = (sum(1 for i in feature_layers if i >= 0) * channels
                  + (in_dim if -1 in feature_layers else 0) + (total if -2 in feature_layers else 0))
         self.decoder = Decoder(total, cross, decoder_channels, decoder_layers, decoder_kernel, decoder_dropout, time_dim)
         # float64 like upstream's buffers (model.py:76-98): the DDIM arithmetic promotes to it as upstream's does
@@ -369,9 +372,9 @@ class DiffAct(nn.Module):
         """The model holding an upstream ``ASDiffusionModel`` state_dict, in eval mode.
 
         Widths, depths, kernels, the class count and ``num_timesteps`` are read from the tensors'
-        shapes; what they cannot tell (``feature_layers``, default upstream's (5, 7, 9);
-        ``sampling_timesteps``, ``ddim_eta``, ``scale``, ``instance_norm``, ``seed``) comes from
-        ``hyper``. Upstream's schedule buffers are checked against the schedule rebuilt here.
+        shapes; what they cannot tell (``feature_layers``: (5, 7, 9) for 10 layers, give Breakfast's
+        (7, 8, 9); ``sampling_timesteps``, ``ddim_eta``, ``scale``, ``instance_norm``, ``seed``) comes
+        from ``hyper``. Upstream's schedule buffers are checked against the schedule rebuilt here.
 
         Args:
             state_dict: as upstream's training saves it (``epoch-N.model``, ``release.model``).
@@ -382,24 +385,9 @@ class DiffAct(nn.Module):
                 does not match the decoder's width.
         """
         sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state_dict.items()}
-        need = ["encoder.conv_in.weight", "encoder.conv_out.weight", "decoder.conv_in.weight",
-                "decoder.time_in.0.weight", "decoder.module.layers.0.att_linear_q.weight",
-                "encoder.encoder.layers.0.conv_block.0.weight", "decoder.module.layers.0.conv_block.0.weight"]
-        absent = [k for k in need if k not in sd]
-        if absent:
-            raise ValueError(f"not an upstream DiffAct state_dict (model.py ASDiffusionModel): missing {absent}")
+        dims = upstream_sizes(sd)
         enc_w, dec_q = sd["encoder.conv_in.weight"], sd["decoder.module.layers.0.att_linear_q.weight"]
         K = int(sd["encoder.conv_out.weight"].shape[0])
-        dims = dict(
-            encoder_channels=int(enc_w.shape[0]),
-            encoder_layers=1 + max(int(k.split(".")[3]) for k in sd if k.startswith("encoder.encoder.layers.")),
-            encoder_kernel=int(sd["encoder.encoder.layers.0.conv_block.0.weight"].shape[-1]),
-            decoder_channels=int(dec_q.shape[0]),
-            decoder_layers=1 + max(int(k.split(".")[3]) for k in sd if k.startswith("decoder.module.layers.")),
-            decoder_kernel=int(sd["decoder.module.layers.0.conv_block.0.weight"].shape[-1]),
-            time_dim=int(sd["decoder.time_in.0.weight"].shape[0]))
-        if "betas" in sd:
-            dims["num_timesteps"] = int(sd["betas"].shape[0])
         clash = {k: (hyper[k], v) for k, v in dims.items() if k in hyper and hyper[k] != v}
         if clash:
             raise ValueError(f"hyper-parameters contradict the checkpoint's shapes (given, checkpoint): {clash}")
@@ -426,21 +414,30 @@ class DiffAct(nn.Module):
         return model.eval()
 
 
-def hyper_from_config(cfg: RunConfig) -> dict:
-    """DiffAct's keyword arguments from a run's config.
+def upstream_sizes(state_dict: Mapping[str, torch.Tensor]) -> dict:
+    """The sizes an upstream ``ASDiffusionModel`` state_dict was built with, read off names and shapes.
 
-    ``diffact_sampling_steps`` and ``seed`` (the sampling noise), then every entry of
-    ``diffact_hyper`` by its :class:`DiffAct` name; the rest keep upstream's 50Salads values. The
-    kit's MS-TCN fields (``tcn_layers``, ``tcn_channels``, ``dropout``) do not apply to DiffAct.
+    Returns ``channels``, ``layers``, ``encoder_kernel``, ``decoder_channels``, ``decoder_layers``,
+    ``decoder_kernel``, ``time_dim`` and (when the schedule buffers are there) ``num_timesteps``.
 
     Raises:
-        ConfigError: ``diffact_hyper`` names something that is not a DiffAct hyper-parameter.
+        ValueError: it is not an upstream DiffAct state_dict.
     """
-    names = set(inspect.signature(DiffAct.__init__).parameters) - {"self", "in_dim", "num_classes", "multilabel"}
-    unknown = sorted(set(cfg.diffact_hyper) - names)
-    if unknown:
-        raise ConfigError(f"RunConfig.diffact_hyper names {unknown}, which DiffAct does not have; "
-                          f"use some of {sorted(names)} (docs/diffact.md)")
-    hyper = {"sampling_timesteps": cfg.diffact_sampling_steps, "seed": cfg.seed}
-    hyper.update({k: tuple(v) if isinstance(v, list) else v for k, v in cfg.diffact_hyper.items()})
-    return hyper
+    sd = state_dict
+    need = ["encoder.conv_in.weight", "encoder.conv_out.weight", "decoder.conv_in.weight",
+            "decoder.time_in.0.weight", "decoder.module.layers.0.att_linear_q.weight",
+            "encoder.encoder.layers.0.conv_block.0.weight", "decoder.module.layers.0.conv_block.0.weight"]
+    absent = [k for k in need if k not in sd]
+    if absent:
+        raise ValueError(f"not an upstream DiffAct state_dict (model.py ASDiffusionModel): missing {absent}")
+    dims = dict(
+        channels=int(sd["encoder.conv_in.weight"].shape[0]),
+        layers=1 + max(int(k.split(".")[3]) for k in sd if k.startswith("encoder.encoder.layers.")),
+        encoder_kernel=int(sd["encoder.encoder.layers.0.conv_block.0.weight"].shape[-1]),
+        decoder_channels=int(sd["decoder.module.layers.0.att_linear_q.weight"].shape[0]),
+        decoder_layers=1 + max(int(k.split(".")[3]) for k in sd if k.startswith("decoder.module.layers.")),
+        decoder_kernel=int(sd["decoder.module.layers.0.conv_block.0.weight"].shape[-1]),
+        time_dim=int(sd["decoder.time_in.0.weight"].shape[0]))
+    if "betas" in sd:
+        dims["num_timesteps"] = int(sd["betas"].shape[0])
+    return dims
