@@ -173,7 +173,7 @@ def test_wrong_feature_layers_and_shapes_are_refused():
     with pytest.raises(ValueError, match="sums to"):
         DiffAct.from_upstream_state(sd, num_classes={"action": K + 1}, **TINY)
     model = DiffAct.from_upstream_state(sd, **TINY)
-    with pytest.raises(ValueError, match=r"expected x \(B, T, 6\)"):
+    with pytest.raises(ValueError, match=r"expected \(B, T, 6\)"):
         model(torch.zeros(1, 5, D + 1))
 
 

@@ -146,7 +146,7 @@ class DiffAct(nn.Module):
 
     def _inputs(self, x: torch.Tensor, mask: torch.Tensor | None):
         if x.dim() != 3 or x.shape[-1] != self.in_dim:
-            raise ValueError(f"DiffAct expected x (B, T, {self.in_dim}), got {tuple(x.shape)}")
+            raise ValueError(f"DiffAct expected (B, T, {self.in_dim}), got {tuple(x.shape)}")
         B, T, _ = x.shape
         if mask is None:
             real = torch.ones(B, T, dtype=torch.bool, device=x.device)
