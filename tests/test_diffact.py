@@ -24,16 +24,17 @@ X = 2 * C + D
 TINY = dict(feature_layers=FEATURE_LAYERS, sampling_timesteps=2, scale=0.5, seed=3)
 
 
-def upstream_state(seed: int = 0) -> dict:
+def upstream_state(seed: int = 0, d: int = D) -> dict:
     """``ASDiffusionModel(...).state_dict()`` names and shapes (model.py:88-113, 385-505, 626-651), random values."""
     g = torch.Generator().manual_seed(seed)
     sd = {}
+    X = 2 * C + d  # noqa: N806  (the decoder's cross width for d-wide input)
 
     def put(name, *shape):
         sd[name + ".weight"] = torch.randn(*shape, generator=g) * 0.4
         sd[name + ".bias"] = torch.randn(shape[0], generator=g) * 0.1
 
-    put("encoder.conv_in", C, D, 1)
+    put("encoder.conv_in", C, d, 1)
     for i in range(ENC_LAYERS):
         p = f"encoder.encoder.layers.{i}."
         put(p + "conv_block.0", C, C, KS)
@@ -355,3 +356,34 @@ def test_cli_trains_evaluates_and_predicts_with_diffact(demo_root, trained_run, 
     video = sorted((demo_root / "Videos").glob("*.mp4"))[0]
     assert main(["predict", "--run", str(run), str(video), "--out", str(tmp_path / "p")]) == 0
     assert (tmp_path / "p" / "summary.csv").is_file() and list((tmp_path / "p").glob(f"{video.stem}*.csv"))
+
+
+def test_import_model_of_an_upstream_diffact_checkpoint_evaluates(tmp_path):
+    """`import-model --temporal_model diffact` -> `evaluate` on an MS-TCN layout: every predicted frame is the
+    argmax of the model that from_upstream builds (itself checked against the reference above)."""
+    import json
+
+    import pandas as pd
+    from test_mstcn import CLASSES, make_layout
+    from test_mstcn import D as LAYOUT_D
+
+    from kit.__main__ import main
+    from kit.results.evaluate import evaluate
+    from kit.temporal.models import from_upstream
+
+    root = make_layout(tmp_path / "gtea")
+    sd = upstream_state(seed=2, d=LAYOUT_D)
+    torch.save(sd, tmp_path / "release.model")
+    out = tmp_path / "outputs" / "imported"
+    hyper = {"feature_layers": [0, 2, -1], "sampling_timesteps": 2, "scale": 0.5}
+    assert main(["import-model", "--temporal_model", "diffact", "--checkpoint", str(tmp_path / "release.model"),
+                 "--mapping", str(root / "mapping.txt"), "--features_dim", str(LAYOUT_D), "--out", str(out),
+                 "--data_root", str(root), "--temporal_hyper", json.dumps(hyper)]) == 0
+    res = evaluate(out, split="test", output_dir=tmp_path / "outputs")
+    assert res["videos"] == 2
+    model = from_upstream("diffact", sd, feature_dim=LAYOUT_D, num_classes=len(CLASSES), **hyper)
+    for stem in ("vid3", "vid4"):
+        x = torch.from_numpy(np.load(root / "features" / f"{stem}.npy")).float().T[None]  # (1, T, D)
+        with torch.no_grad():
+            want = [CLASSES[k] for k in model(x)[-1]["action"][0].argmax(-1).tolist()]
+        assert pd.read_csv(out / "predictions" / f"{stem}.csv")["action_pred"].tolist() == want
