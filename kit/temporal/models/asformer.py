@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from kit.temporal.models.common import StagedModel
+from kit.temporal.models.common import StagedModel, count_indices
 
 
 def exponential_decrease(idx_decoder: int, p: float = 3.0) -> float:
@@ -244,3 +244,14 @@ class ASFormer(StagedModel):
             out, feature = decoder(self.probs(out, m), feature * m, m)
             outputs.append(out)
         return outputs
+
+    @classmethod
+    def upstream_hyper(cls, state_dict) -> dict:
+        """Sizes of an upstream ``MyTransformer`` state_dict; its names are the kit's (model.py:214-318).
+        Not in the weights: ``channel_masking_rate`` (training only) and ``fixed_window``."""
+        C = state_dict["encoder.conv_1x1.weight"].shape[0]
+        att = "encoder.layers.0.att_layer."
+        return {"channels": C, "layers": count_indices(state_dict, r"encoder\.layers\.(\d+)\."),
+                "stages": 1 + count_indices(state_dict, r"decoders\.(\d+)\."),
+                "r1": C // state_dict[att + "query_conv.weight"].shape[0],
+                "r2": C // state_dict[att + "value_conv.weight"].shape[0]}
