@@ -62,12 +62,15 @@ def window_mask(bl: int, device=None, dtype=torch.float32, fixed: bool = False) 
 def masked_instance_norm(x: torch.Tensor, m: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """``nn.InstanceNorm1d(C)`` (no affine, biased variance, eps 1e-5; model.py:218) over real frames only.
 
-    Shapes: x (B, C, T); m (B, 1, T) float; returns (B, C, T).
+    Computed in float32 (under fp16 autocast a variance near eps would lose its digits).
+
+    Shapes: x (B, C, T); m (B, 1, T) float; returns (B, C, T) in x's dtype.
     """
-    n = m.sum(-1, keepdim=True).clamp_min(1)  # (B, 1, 1)
-    mean = (x * m).sum(-1, keepdim=True) / n  # (B, C, 1)
-    var = ((x - mean).pow(2) * m).sum(-1, keepdim=True) / n
-    return (x - mean) * torch.rsqrt(var + eps)
+    xf, mf = x.float(), m.float()
+    n = mf.sum(-1, keepdim=True).clamp_min(1)  # (B, 1, 1)
+    mean = (xf * mf).sum(-1, keepdim=True) / n  # (B, C, 1)
+    var = ((xf - mean).pow(2) * mf).sum(-1, keepdim=True) / n
+    return ((xf - mean) * torch.rsqrt(var + eps)).to(x.dtype)
 
 
 class AttLayer(nn.Module):
