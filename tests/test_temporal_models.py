@@ -410,3 +410,12 @@ def test_fit_resume_and_evaluate_with_mstcnpp_on_the_mstcn_layout(tmp_path):
     assert load_checkpoint(run / "last.pt")["epoch"] == 2
     res = evaluate(run, split="test", output_dir=tmp_path / "out")
     assert res["videos"] == 2 and 0 <= res["action"]["acc"] <= 100
+
+
+def test_temporal_model_field_is_checked():
+    from kit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="temporal_model='lstm' is not one of"):
+        RunConfig(temporal_model="lstm")
+    with pytest.raises(TypeError, match="temporal_hyper must be dict"):
+        RunConfig(temporal_hyper=[])

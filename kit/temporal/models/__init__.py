@@ -11,18 +11,28 @@ The interface every model here implements (``B`` batch, ``T`` frames, ``D`` inpu
   frames never change a real frame's output.
 - ``training_loss(x, mask, labels, **loss_kw) -> (loss, parts)``: the model's own training
   objective; models trained by their stage outputs use :func:`kit.temporal.model.segmentation_loss`.
+  ``loss_kw`` is what the training loop passes: ``smooth_weight``, ``smooth_tau``,
+  ``class_weights``, ``task_weights``.
+- ``upstream_names(state_dict)``, ``upstream_hyper(state_dict)`` (classmethods): how an upstream
+  repository's checkpoint maps onto the model, for :func:`from_upstream`.
+
+``kit.temporal.model.MultiTaskModel`` builds its ``tcn`` with ``build_temporal(cfg.temporal_model,
+..., channels=cfg.tcn_channels, layers=cfg.tcn_layers, stages=cfg.tcn_stages, dropout=cfg.dropout,
+**cfg.temporal_hyper)``: a model takes those four keywords (with its own meaning) and its own extras.
+To add a model: a file here, its class in :data:`TEMPORAL_MODELS`, its name in
+``kit.config.TEMPORAL_MODELS``. :class:`kit.temporal.models.common.StagedModel` gives the checks, the
+per-task split and the stage-output loss to models that implement ``stage_logits``.
 """
 from __future__ import annotations
 
-import re
 from typing import Mapping
 
 import torch
 
 from kit.temporal.models.asformer import ASFormer
 from kit.temporal.models.common import StagedModel, task_probs  # noqa: F401  (the interface's helpers)
-from kit.temporal.models.diffact import DiffAct, upstream_sizes as _diffact_sizes
-from kit.temporal.models.mstcn import TemporalConvNet, upstream_names as _mstcn_names
+from kit.temporal.models.diffact import DiffAct
+from kit.temporal.models.mstcn import TemporalConvNet
 from kit.temporal.models.mstcnpp import MSTCNPlusPlus
 
 # name -> class; the names are RunConfig.temporal_model's choices (kit.config.TEMPORAL_MODELS)
@@ -49,43 +59,29 @@ def build_temporal(name: str, in_dim: int, num_classes: Mapping[str, int], *, mu
         >>> [o["action"].shape for o in m(torch.zeros(1, 5, 8))]
         [torch.Size([1, 5, 3]), torch.Size([1, 5, 3])]
     """
-    if name not in TEMPORAL_MODELS:
-        raise ValueError(f"unknown temporal model {name!r}; registered: {', '.join(TEMPORAL_MODELS)}")
-    return TEMPORAL_MODELS[name](in_dim, dict(num_classes), multilabel=tuple(multilabel), **hyper)
-
-
-def _count(state_dict, pattern: str) -> int:
-    found = {m.group(1) for k in state_dict if (m := re.match(pattern, k))}
-    return len(found)
+    return _registered(name)(in_dim, dict(num_classes), multilabel=tuple(multilabel), **hyper)
 
 
 def upstream_hyper(name: str, state_dict: Mapping[str, torch.Tensor]) -> dict:
     """The sizes an upstream ``state_dict`` was trained with, read off its parameter names and shapes.
 
     ``mstcn``: yabufarha/ms-tcn ``MultiStageModel``; ``mstcn++``: sj-li/MS-TCN2 ``MS_TCN2``;
-    ``asformer``: ChinaYi/ASFormer ``MyTransformer`` (their ``model.py``).
+    ``asformer``: ChinaYi/ASFormer ``MyTransformer``; ``diffact``: Finspire13/DiffAct ``ASDiffusionModel``
+    (their ``model.py``). Each model class says how
+    (``upstream_hyper``, ``upstream_names``).
     """
-    sd = state_dict
+    cls = _registered(name)
     try:
-        if name == "mstcn":
-            return {"channels": sd["stage1.conv_1x1.weight"].shape[0],
-                    "layers": _count(sd, r"stage1\.layers\.(\d+)\."), "stages": 1 + _count(sd, r"stages\.(\d+)\.")}
-        if name == "mstcn++":
-            pg = _count(sd, r"PG\.conv_fusion\.(\d+)\.")
-            return {"channels": sd["PG.conv_1x1_in.weight"].shape[0], "layers_pg": pg,
-                    "layers": _count(sd, r"Rs\.0\.layers\.(\d+)\.") or pg, "stages": 1 + _count(sd, r"Rs\.(\d+)\.")}
-        if name == "diffact":  # Finspire13/DiffAct ASDiffusionModel: an encoder and a decoder, no more stages
-            return {**_diffact_sizes(sd), "stages": 2}
-        if name == "asformer":
-            C = sd["encoder.conv_1x1.weight"].shape[0]
-            att = "encoder.layers.0.att_layer."
-            return {"channels": C, "layers": _count(sd, r"encoder\.layers\.(\d+)\."),
-                    "stages": 1 + _count(sd, r"decoders\.(\d+)\."),
-                    "r1": C // sd[att + "query_conv.weight"].shape[0], "r2": C // sd[att + "value_conv.weight"].shape[0]}
+        return cls.upstream_hyper(state_dict)
     except KeyError as e:
-        raise ValueError(f"this state_dict has no {e} : is it an upstream {name} checkpoint (its model.py's "
+        raise ValueError(f"this state_dict has no {e}: is it an upstream {name} checkpoint (its model.py's "
                          "state_dict, as its training saves epoch-N.model)?") from None
-    raise ValueError(f"no upstream layout is known for temporal model {name!r}; known: mstcn, mstcn++, asformer, diffact")
+
+
+def _registered(name: str):
+    if name not in TEMPORAL_MODELS:
+        raise ValueError(f"unknown temporal model {name!r}; registered: {', '.join(TEMPORAL_MODELS)}")
+    return TEMPORAL_MODELS[name]
 
 
 def from_upstream(name: str, state_dict: Mapping[str, torch.Tensor], *, feature_dim: int, num_classes,
@@ -97,7 +93,7 @@ def from_upstream(name: str, state_dict: Mapping[str, torch.Tensor], *, feature_
     upstream's for input ``(1, D, T)`` (the kit's input is ``(1, T, D)``).
 
     Args:
-        name: ``mstcn``, ``mstcn++`` or ``asformer``.
+        name: ``mstcn``, ``mstcn++``, ``asformer`` or ``diffact``.
         state_dict: as upstream's training saves it (``torch.load("epoch-N.model")``); a
             ``module.`` prefix (DataParallel) is dropped.
         feature_dim: ``D``; num_classes: the class count (one task, ``action``) or {task: K}.
@@ -106,13 +102,8 @@ def from_upstream(name: str, state_dict: Mapping[str, torch.Tensor], *, feature_
     sd = {k.removeprefix("module."): v for k, v in state_dict.items()}
     if isinstance(num_classes, int):
         num_classes = {"action": num_classes}
-    if name == "diffact":  # its own names and checks (Finspire13/DiffAct ASDiffusionModel)
-        model = DiffAct.from_upstream_state(sd, num_classes, **hyper)
-        if model.in_dim != feature_dim:
-            raise ValueError(f"upstream diffact state_dict takes {model.in_dim}-wide features, feature_dim={feature_dim}")
-        return model
     model = build_temporal(name, feature_dim, num_classes, **{**upstream_hyper(name, sd), **hyper})
-    names = _mstcn_names(sd) if name == "mstcn" else {k: k for k in sd}  # MS-TCN++/ASFormer keep upstream's names
+    names = type(model).upstream_names(sd)  # MS-TCN's are renamed; MS-TCN++ and ASFormer keep upstream's
     mine = model.state_dict()
     missing = sorted(set(mine) - set(names.values()))
     unexpected = sorted(k for k, v in names.items() if v not in mine)
@@ -121,5 +112,5 @@ def from_upstream(name: str, state_dict: Mapping[str, torch.Tensor], *, feature_
     if missing or unexpected or wrong:
         raise ValueError(f"upstream {name} state_dict does not fit (feature_dim={feature_dim}, classes="
                          f"{dict(num_classes)}): missing {missing[:5]}, unexpected {unexpected[:5]}, shapes {wrong[:5]}")
-    model.load_state_dict({names[k]: v for k, v in sd.items()})
+    model.load_state_dict({v: sd[k] for k, v in names.items()})  # DiffAct's names leave its schedule buffers out
     return model.eval()

@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from kit.temporal.models.common import StagedModel
+from kit.temporal.models.common import StagedModel, count_indices
 
 
 def exponential_decrease(idx_decoder: int, p: float = 3.0) -> float:
@@ -62,12 +62,15 @@ def window_mask(bl: int, device=None, dtype=torch.float32, fixed: bool = False) 
 def masked_instance_norm(x: torch.Tensor, m: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """``nn.InstanceNorm1d(C)`` (no affine, biased variance, eps 1e-5; model.py:218) over real frames only.
 
-    Shapes: x (B, C, T); m (B, 1, T) float; returns (B, C, T).
+    Computed in float32 (under fp16 autocast a variance near eps would lose its digits).
+
+    Shapes: x (B, C, T); m (B, 1, T) float; returns (B, C, T) in x's dtype.
     """
-    n = m.sum(-1, keepdim=True).clamp_min(1)  # (B, 1, 1)
-    mean = (x * m).sum(-1, keepdim=True) / n  # (B, C, 1)
-    var = ((x - mean).pow(2) * m).sum(-1, keepdim=True) / n
-    return (x - mean) * torch.rsqrt(var + eps)
+    xf, mf = x.float(), m.float()
+    n = mf.sum(-1, keepdim=True).clamp_min(1)  # (B, 1, 1)
+    mean = (xf * mf).sum(-1, keepdim=True) / n  # (B, C, 1)
+    var = ((xf - mean).pow(2) * mf).sum(-1, keepdim=True) / n
+    return ((xf - mean) * torch.rsqrt(var + eps)).to(x.dtype)
 
 
 class AttLayer(nn.Module):
@@ -244,3 +247,14 @@ class ASFormer(StagedModel):
             out, feature = decoder(self.probs(out, m), feature * m, m)
             outputs.append(out)
         return outputs
+
+    @classmethod
+    def upstream_hyper(cls, state_dict) -> dict:
+        """Sizes of an upstream ``MyTransformer`` state_dict; its names are the kit's (model.py:214-318).
+        Not in the weights: ``channel_masking_rate`` (training only) and ``fixed_window``."""
+        C = state_dict["encoder.conv_1x1.weight"].shape[0]
+        att = "encoder.layers.0.att_layer."
+        return {"channels": C, "layers": count_indices(state_dict, r"encoder\.layers\.(\d+)\."),
+                "stages": 1 + count_indices(state_dict, r"decoders\.(\d+)\."),
+                "r1": C // state_dict[att + "query_conv.weight"].shape[0],
+                "r2": C // state_dict[att + "value_conv.weight"].shape[0]}

@@ -63,6 +63,16 @@ class StagedModel(torch.nn.Module):
         self.sizes = [int(num_classes[t]) for t in self.tasks]
         self.multilabel = [t in set(multilabel) for t in self.tasks]
 
+    @classmethod
+    def upstream_names(cls, state_dict) -> dict[str, str]:
+        """Upstream parameter name -> the kit's, for :func:`kit.temporal.models.from_upstream` (default: the same)."""
+        return {k: k for k in state_dict}
+
+    @classmethod
+    def upstream_hyper(cls, state_dict) -> dict:
+        """The sizes an upstream ``state_dict`` was trained with, read off its names and shapes."""
+        raise ValueError(f"no upstream checkpoint layout is known for {cls.__name__}")
+
     @property
     def total(self) -> int:
         return sum(self.sizes)
@@ -105,6 +115,13 @@ class StagedModel(torch.nn.Module):
 
         mask = check_mask(mask, x)
         return segmentation_loss(self(x, mask), labels, mask, **loss_kw)
+
+
+def count_indices(state_dict, pattern: str) -> int:
+    """How many distinct ``(\\d+)`` values ``pattern`` (a regex matched at the start of a name) finds."""
+    import re
+
+    return len({m.group(1) for k in state_dict if (m := re.match(pattern, k))})
 
 
 def check_mask(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,8 @@ from kit.temporal.models.common import task_probs
 from kit.temporal.models.diffact_layers import Decoder, Encoder, cosine_alphas_cumprod, masked_instance_norm
 from kit.temporal.models.diffact_loss import (boundary_targets, boundary_term, ce_term, label_targets,
                                               smooth_term)
-from kit.temporal.models.diffact_upstream import model_from_upstream, upstream_name, upstream_sizes  # noqa: F401
+from kit.temporal.models.diffact_upstream import (UPSTREAM_BUFFERS, check_schedule, model_from_upstream,
+                                                  upstream_name, upstream_sizes)
 
 COND_TYPES = ("full", "zero", "boundary05-", "boundary03-", "segment=1", "segment=2")  # model.py:200-230
 
@@ -334,6 +335,23 @@ class DiffAct(nn.Module):
         return keep
 
     # --- upstream checkpoints ---------------------------------------------------------------
+    @classmethod
+    def upstream_names(cls, state_dict) -> dict[str, str]:
+        """Upstream parameter name -> this module's (:func:`kit.temporal.models.from_upstream`); the schedule
+        buffers are left out (rebuilt here, checked by :meth:`upstream_hyper`)."""
+        return {k: upstream_name(k) for k in state_dict if k not in UPSTREAM_BUFFERS}
+
+    @classmethod
+    def upstream_hyper(cls, state_dict) -> dict:
+        """The sizes read off an upstream state_dict (:func:`.diffact_upstream.upstream_sizes`), ``stages`` 2.
+
+        Raises:
+            ValueError: not a DiffAct state_dict, or its schedule is not the cosine schedule.
+        """
+        sizes = upstream_sizes(state_dict)
+        check_schedule(state_dict, sizes.get("num_timesteps", 1000))
+        return {**sizes, "stages": 2}
+
     @classmethod
     def from_upstream_state(cls, state_dict: Mapping[str, torch.Tensor], num_classes=None, *,
                             multilabel: Sequence[str] = (), **hyper) -> "DiffAct":

@@ -11,6 +11,8 @@ from typing import Mapping, Sequence
 
 import torch
 
+from kit.temporal.models.diffact_layers import cosine_alphas_cumprod
+
 # upstream parameter name -> this module's (model.py:134-135, 397-399, 433-440, 462-505, 639-651)
 _UPSTREAM_NAMES = [
     (r"^encoder\.encoder\.layers\.(\d+)\.", r"encoder.layers.\1."),
@@ -25,7 +27,7 @@ _UPSTREAM_NAMES = [
     (r"\.ffn_block\.2\.", ".ffn_out."),
 ]
 # upstream's registered buffers (model.py:88-113): the noise schedule, rebuilt here from num_timesteps
-_UPSTREAM_BUFFERS = {"betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
+UPSTREAM_BUFFERS = {"betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
                      "sqrt_one_minus_alphas_cumprod", "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
                      "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
                      "posterior_mean_coef1", "posterior_mean_coef2"}
@@ -98,11 +100,18 @@ def model_from_upstream(cls, state_dict: Mapping[str, torch.Tensor], num_classes
         raise ValueError(f"the checkpoint's decoder sees {cross} encoder channels, feature_layers "
                          f"{list(model.encoder.feature_layers)} give {model.decoder.layers[0].cross_dim}: "
                          "pass the feature_layers of its config (default_configs.py feature_layer_indices)")
-    if "alphas_cumprod" in sd and not torch.allclose(sd["alphas_cumprod"].double().cpu(),
-                                                     model.alphas_cumprod, rtol=0, atol=1e-12):
-        raise ValueError("the checkpoint's alphas_cumprod is not the cosine schedule (model.py:46-56, 76-78)")
-    mine = {upstream_name(k): v for k, v in sd.items() if k not in _UPSTREAM_BUFFERS}
+    check_schedule(sd, model.num_timesteps)
+    mine = {upstream_name(k): v for k, v in sd.items() if k not in UPSTREAM_BUFFERS}
     missing, unexpected = model.load_state_dict(mine, strict=False)
     if missing or unexpected:
         raise ValueError(f"upstream state_dict does not fit: missing {missing}, unexpected {unexpected}")
     return model.eval()
+
+
+def check_schedule(state_dict: Mapping[str, torch.Tensor], num_timesteps: int) -> None:
+    """ValueError unless the state_dict's ``alphas_cumprod`` (when present) is the cosine schedule (model.py:46-56, 76-78)."""
+    ac = state_dict.get("alphas_cumprod")
+    if ac is not None and (ac.shape != (num_timesteps,) or not torch.allclose(
+            ac.double().cpu(), cosine_alphas_cumprod(num_timesteps), rtol=0, atol=1e-12)):
+        raise ValueError("the checkpoint's alphas_cumprod is not the cosine schedule of "
+                         f"{num_timesteps} steps (model.py:46-56, 76-78)")

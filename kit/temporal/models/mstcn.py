@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from kit.temporal.models.common import StagedModel
+from kit.temporal.models.common import StagedModel, count_indices
 
 
 class _DilatedResidual(nn.Module):
@@ -77,15 +77,23 @@ class TemporalConvNet(StagedModel):
             outputs.append(out)
         return outputs
 
+    @classmethod
+    def upstream_names(cls, state_dict: Mapping[str, torch.Tensor]) -> dict[str, str]:
+        """yabufarha/ms-tcn ``MultiStageModel`` names -> the kit's (``stage1.conv_1x1.weight`` ->
+        ``stages.0.conv_in.weight``, ``stages.0.layers.3.conv_1x1.weight`` -> ``stages.1.layers.3.conv_1x1.weight``)."""
+        out = {}
+        for name in state_dict:
+            m = re.fullmatch(r"(stage1|stages\.(\d+))\.(.+)", name)
+            if not m:
+                raise ValueError(f"{name!r} is not a parameter of upstream MS-TCN (stage1.* or stages.<s>.*)")
+            s = 0 if m.group(1) == "stage1" else int(m.group(2)) + 1
+            rest = re.sub(r"^conv_1x1\.", "conv_in.", m.group(3))  # the stage's input conv; layers keep conv_1x1
+            out[name] = f"stages.{s}.{rest}"
+        return out
 
-def upstream_names(state_dict: Mapping[str, torch.Tensor]) -> dict[str, str]:
-    """Upstream MS-TCN parameter name -> the kit's (``stage1.conv_1x1.weight`` -> ``stages.0.conv_in.weight``)."""
-    out = {}
-    for name in state_dict:
-        m = re.fullmatch(r"(stage1|stages\.(\d+))\.(.+)", name)
-        if not m:
-            raise KeyError(name)
-        s = 0 if m.group(1) == "stage1" else int(m.group(2)) + 1
-        rest = re.sub(r"^conv_1x1\.", "conv_in.", m.group(3))  # the stage's input conv; layers keep conv_1x1
-        out[name] = f"stages.{s}.{rest}"
-    return out
+    @classmethod
+    def upstream_hyper(cls, state_dict: Mapping[str, torch.Tensor]) -> dict:
+        """channels, layers, stages of an upstream MS-TCN state_dict (ms-tcn model.py:9-43)."""
+        return {"channels": state_dict["stage1.conv_1x1.weight"].shape[0],
+                "layers": count_indices(state_dict, r"stage1\.layers\.(\d+)\."),
+                "stages": 1 + count_indices(state_dict, r"stages\.(\d+)\.")}

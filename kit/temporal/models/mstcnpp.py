@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from kit.temporal.models.common import StagedModel
+from kit.temporal.models.common import StagedModel, count_indices
 
 
 class PredictionGeneration(nn.Module):
@@ -116,3 +116,11 @@ class MSTCNPlusPlus(StagedModel):
             out = R(self.probs(out, m), m)  # model.py:22 R(F.softmax(out, dim=1)), per task here
             outputs.append(out)
         return outputs
+
+    @classmethod
+    def upstream_hyper(cls, state_dict) -> dict:
+        """Sizes of an upstream ``MS_TCN2`` state_dict; its names are the kit's (model.py:13-82)."""
+        pg = count_indices(state_dict, r"PG\.conv_fusion\.(\d+)\.")
+        return {"channels": state_dict["PG.conv_1x1_in.weight"].shape[0], "layers_pg": pg,
+                "layers": count_indices(state_dict, r"Rs\.0\.layers\.(\d+)\.") or pg,
+                "stages": 1 + count_indices(state_dict, r"Rs\.(\d+)\.")}
