@@ -276,10 +276,19 @@ def test_a_long_video_runs_in_bounded_memory():
     with torch.no_grad():
         out = model(torch.randn(1, 20_000, D))
     assert out[-1]["action"].shape == (1, 20_000, K)
-    # local windows: each frame attends to kernel_size frames, never to all T
-    from kit.temporal.models.diffact_layers import _windows
+    # local windows: each frame attends to kernel_size frames, never to all T, and the gradient is as small:
+    # at dilation 512 a window spans 2,049 frames, of which the attention uses 5
+    from kit.bench.common import PeakMemory
+    from kit.temporal.models.diffact_layers import _windows, local_attention
+
     v = torch.randn(1, 2, 50)
     assert _windows(v, 4, 4).shape == (1, 2, 50, 3)
+    assert torch.equal(_windows(v, 4, 4)[0, :, 10], v[0, :, [6, 10, 14]])
+    q = torch.randn(1, 4, 3000, requires_grad=True)
+    local_attention(q, q, q, torch.ones(1, 1, 3000), 5, 512).sum().backward()  # warm-up
+    with PeakMemory(torch.device("cpu")) as mem:
+        local_attention(q, q, q, torch.ones(1, 1, 3000), 5, 512).sum().backward()
+    assert mem.mb < 10  # (1, 4, 3000, 2049) floats would be 94 MiB
 
 
 def test_registry_from_upstream_and_the_recipe():

@@ -69,13 +69,17 @@ def masked_instance_norm(x: torch.Tensor, m: torch.Tensor, eps: float = 1e-5) ->
 def _windows(x: torch.Tensor, pad: int, dilation: int) -> torch.Tensor:
     """Every frame's ``W`` neighbours ``t - pad, t - pad + dilation, ..., t + pad``; zeros outside ``[0, T)``.
 
-    A strided view of the zero-padded input (upstream gathers an explicit (T, W) index table,
-    model.py:659-680, 697-705): memory stays O(B C T W).
+    ``W`` shifted slices of the zero-padded input, stacked (upstream gathers an explicit (T, W)
+    index table, model.py:659-680, 697-705): memory O(B C T W), also for the gradient. (A strided
+    ``unfold`` view would be free forward, but its backward allocates the whole ``2 pad + 1`` window,
+    (B, C, T, 1025) at dilation 512.)
 
     Shapes:
         x: (B, C, T); returns (B, C, T, W).
     """
-    return F.pad(x, (pad, pad)).unfold(2, 2 * pad + 1, 1)[..., ::dilation]  # (B, C, T, W)
+    T = x.shape[-1]
+    xp = F.pad(x, (pad, pad))  # (B, C, T + 2 pad)
+    return torch.stack([xp[..., j:j + T] for j in range(0, 2 * pad + 1, dilation)], -1)  # (B, C, T, W)
 
 
 def local_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, m: torch.Tensor,
