@@ -1,7 +1,7 @@
 """Command line: ``python -m kit COMMAND [flags] [--debug]``.
 
 Commands: ``train``, ``extract``, ``evaluate``, ``predict``, ``export``, ``crossval``, ``demo-data``,
-``compare``, ``bench``, ``poses``, ``import-labels``.
+``compare``, ``bench``, ``poses``, ``import-labels``, ``import-model``.
 
 ``train`` takes every RunConfig field as a flag of the same name (the seed's flags among them:
 ``--annotations DIR --videos DIR --model_type action_only --epochs 50 --batch_size 2
@@ -159,6 +159,12 @@ def cmd_import_labels(argv: list[str]) -> int:
     return main_import(argv)
 
 
+def cmd_import_model(argv: list[str]) -> int:
+    from kit.temporal.upstream import main_import
+
+    return main_import(argv)
+
+
 def cmd_predict(argv: list[str]) -> int:
     from kit.results.predict import main_predict
 
@@ -184,7 +190,7 @@ def cmd_crossval(argv: list[str]) -> int:
 
 COMMANDS = {"train": cmd_train, "extract": cmd_extract, "evaluate": cmd_evaluate, "predict": cmd_predict,
             "export": cmd_export, "crossval": cmd_crossval, "demo-data": cmd_demo, "compare": cmd_compare,
-            "bench": cmd_bench, "poses": cmd_poses, "import-labels": cmd_import_labels}
+            "bench": cmd_bench, "poses": cmd_poses, "import-labels": cmd_import_labels, "import-model": cmd_import_model}
 
 
 def run_command(fn, argv: list[str], debug: bool = False) -> int:

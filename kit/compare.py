@@ -1,8 +1,9 @@
-"""Feature ablations: ``python -m kit compare`` trains the same temporal model on several feature sets.
+"""Ablations: ``python -m kit compare`` trains temporal models on several feature sets.
 
-A *variant* is one backbone spec x visual mode x pose setting. Features are extracted ONCE per
-backbone and visual mode (the feature store, on the whole-video path); then the same temporal model
-is trained per variant and seed. Each run keeps its best checkpoint by validation accuracy (as
+A *variant* is one backbone spec x visual mode x pose setting x temporal model (``--temporal_models
+mstcn asformer``: the models on the same stored features, seeds and splits). Features are extracted
+ONCE per backbone and visual mode (the feature store, on the whole-video path); then each temporal
+model is trained per variant and seed. Each run keeps its best checkpoint by validation accuracy (as
 ``fit`` always does); each variant is then scored on the selection split (``select_on``, default
 ``val``), which alone ranks the variants and decides each factor (visual mode, backbone, pose), and
 on ``test``, reported once per run and never used to choose. The table gives mean +/- sample std over
@@ -26,11 +27,12 @@ import statistics
 import time
 from pathlib import Path
 
-from kit.config import BACKBONES, PATH_FIELDS, RESIZE_MODES, VISUAL_MODES, RunConfig, cli_path, resolve_path
+from kit.config import (BACKBONES, PATH_FIELDS, RESIZE_MODES, TEMPORAL_MODELS, VISUAL_MODES, RunConfig, cli_path,
+                        resolve_path)
 
 COLUMNS = ("acc", "edit", "f1@10", "f1@25", "f1@50")
 SPEC_KEYS = {"img_size": int, "num_frames": int, "frame_step": int, "resize_mode": str, "path": str}
-FACTORS = ("backbone", "visual_mode", "use_pose")
+FACTORS = ("backbone", "visual_mode", "use_pose", "temporal_model")
 
 
 def parse_backbone(spec: str) -> dict:
@@ -72,13 +74,14 @@ def parse_backbone(spec: str) -> dict:
 
 
 def compare(base: RunConfig, backbones=("",), visual_modes=VISUAL_MODES, poses=(True, False), seeds=(0, 1, 2),
-            select_on: str = "val", task: str = "action", rank_by: str = "f1@50") -> dict:
+            select_on: str = "val", task: str = "action", rank_by: str = "f1@50", temporal_models=("",)) -> dict:
     """Extracts, trains and scores every variant x seed; returns what :func:`to_markdown` shows.
 
     Returns:
         ``{"rows": [...], "decisions": {...}, "select_on", "report_on", "note", ...}``; each row: the
         variant, its features (dim, fingerprint, store, extraction seconds) and, per split, each
-        metric's per-seed values, mean and std.
+        metric's per-seed values, mean and std. ``temporal_models``: ``RunConfig.temporal_model``
+        values, ``""`` = the base config's.
     """
     from kit.features.extract import ensure_features
     from kit.results.evaluate import evaluate
@@ -88,6 +91,10 @@ def compare(base: RunConfig, backbones=("",), visual_modes=VISUAL_MODES, poses=(
     if len(set(backbones)) != len(backbones) or not seeds:
         raise ValueError(f"compare needs distinct backbone specs and at least one seed, got {backbones}, {seeds}")
     specs = {b: parse_backbone(b) for b in backbones}  # every spec checked before hours of training
+    models = list(dict.fromkeys(m or base.temporal_model for m in temporal_models))
+    unknown = [m for m in models if m not in TEMPORAL_MODELS]
+    if unknown or not models:
+        raise ValueError(f"compare: temporal model(s) {unknown} are not among {', '.join(TEMPORAL_MODELS)}")
     base = base.replace(pipeline="whole_video", freeze_backbone=True)
     data = run_data(base)
     sizes = {k: len(v) for k, v in data.splits.items()}
@@ -116,19 +123,20 @@ def compare(base: RunConfig, backbones=("",), visual_modes=VISUAL_MODES, poses=(
                          "extract_s": round(time.perf_counter() - t0, 1)}  # loading the backbone included
                 del bb
             for pose in poses:
-                runs = []
-                for seed in seeds:
-                    name = f"compare-{stamp}-{len(rows):02d}-s{seed}"
-                    t1 = time.perf_counter()
-                    run = fit(cfg.replace(use_pose=pose, seed=seed, run_name=name))
-                    train_s = time.perf_counter() - t1
-                    scores = {s: evaluate(run.run_dir, split=s, checkpoint="best")[task]
-                              for s in dict.fromkeys((select_on, report_on))}
-                    runs.append({"seed": seed, "run": str(run.run_dir), "train_s": round(train_s, 1),
-                                 "best_epoch": run.best_epoch, **scores})
-                rows.append({"backbone": spec or base.resolved_backbone, "visual_mode": mode, "use_pose": pose,
-                             **feats, "seeds": list(seeds), "runs": runs,
-                             **{s: _summary(runs, s) for s in dict.fromkeys((select_on, report_on))}})
+                for model in models:  # the same features, seeds and splits for every temporal model
+                    runs = []
+                    for seed in seeds:
+                        name = f"compare-{stamp}-{len(rows):02d}-s{seed}"
+                        t1 = time.perf_counter()
+                        run = fit(cfg.replace(use_pose=pose, seed=seed, run_name=name, temporal_model=model))
+                        train_s = time.perf_counter() - t1
+                        scores = {s: evaluate(run.run_dir, split=s, checkpoint="best")[task]
+                                  for s in dict.fromkeys((select_on, report_on))}
+                        runs.append({"seed": seed, "run": str(run.run_dir), "train_s": round(train_s, 1),
+                                     "best_epoch": run.best_epoch, **scores})
+                    rows.append({"backbone": spec or base.resolved_backbone, "visual_mode": mode, "use_pose": pose,
+                                 "temporal_model": model, **feats, "seeds": list(seeds), "runs": runs,
+                                 **{s: _summary(runs, s) for s in dict.fromkeys((select_on, report_on))}})
     rows.sort(key=lambda r: _key(r, select_on, rank_by), reverse=True)
     return {"rows": rows, "select_on": select_on, "report_on": report_on, "rank_by": rank_by, "task": task,
             "note": note, "decisions": decide(rows, select_on, rank_by), "splits": sizes, "machine": machine,
@@ -161,12 +169,12 @@ def decide(rows: list[dict], split: str, rank_by: str) -> dict:
     """
     out = {}
     for factor in FACTORS:
-        levels = list(dict.fromkeys(r[factor] for r in rows))
+        levels = list(dict.fromkeys(r.get(factor) for r in rows))
         if len(levels) < 2:
             continue
         scores = {}
         for level in levels:
-            mine = [r for r in rows if r[factor] == level]
+            mine = [r for r in rows if r.get(factor) == level]
             per_seed = [statistics.fmean(v) for v in zip(*(r[split][rank_by]["values"] for r in mine)) if v]
             scores[_label(level)] = {"mean": statistics.fmean(per_seed) if per_seed else None,
                                   "std": statistics.stdev(per_seed) if len(per_seed) > 1 else None}
@@ -205,14 +213,16 @@ def to_markdown(result: dict) -> str:
              ""]
     if result["note"]:
         lines += [f"**Note:** {result['note']}.", ""]
-    lines += [f"| rank | backbone | visual_mode | pose | {sel} {by} (selection) | "
-              + " | ".join(f"{rep} {k}" for k in COLUMNS) + " |", "|---" * (5 + len(COLUMNS)) + "|"]
+    several = len({r.get("temporal_model") for r in rows}) > 1  # a temporal-model column when they differ
+    lines += [f"| rank | backbone | visual_mode | pose | {'temporal model | ' if several else ''}{sel} {by} (selection) | "
+              + " | ".join(f"{rep} {k}" for k in COLUMNS) + " |", "|---" * (5 + several + len(COLUMNS)) + "|"]
     lead, spread = _lead(rows[0][sel][by], rows[1][sel][by]) if len(rows) > 1 else (0.0, 0.0)
     for i, r in enumerate(rows, 1):
         mark = "" if i > 1 or len(rows) < 2 else (f" **(best on {sel})**" if lead > spread
                                                   else f" (lead on {sel} within the seed spread)")
+        model = f"`{r.get('temporal_model')}` | " if several else ""
         lines.append(f"| {i}{mark} | `{r['backbone']}` | `{r['visual_mode']}` | {'yes' if r['use_pose'] else 'no'} | "
-                     f"{_fmt(r[sel][by])} | " + " | ".join(_fmt(r[rep][k]) for k in COLUMNS) + " |")
+                     f"{model}{_fmt(r[sel][by])} | " + " | ".join(_fmt(r[rep][k]) for k in COLUMNS) + " |")
     if result["decisions"]:
         lines += ["", f"Decided on **{sel}** (mean {by} of the variants at each level, ± std over seeds):"]
         for factor, d in result["decisions"].items():
@@ -226,6 +236,12 @@ def to_markdown(result: dict) -> str:
         lines.append(f"| `{r['backbone']}` | `{r['visual_mode']}` | {r['dim'] or '-'} | `{r['fingerprint']}` | "
                      f"{r['extract_s']} |")
     return "\n".join(lines)
+
+
+def latest_comparison(output_dir: str | Path = "outputs") -> str | None:
+    """The Markdown table of the newest ``compare`` under ``<output_dir>/compare/``, or None when there is none."""
+    tables = sorted((resolve_path(output_dir) / "compare").glob("*.md"))
+    return tables[-1].read_text() if tables else None
 
 
 def _machine() -> dict:
@@ -247,6 +263,9 @@ def main_compare(argv: list[str]) -> int:
                    help="visual modes (default: clip tokens)")
     p.add_argument("--pose", nargs="+", default=["yes", "no"], choices=("yes", "no"),
                    help="pose-graph branch settings (default: yes no)")
+    p.add_argument("--temporal_models", nargs="+", default=[""], choices=TEMPORAL_MODELS, metavar="MODEL",
+                   help=f"temporal models, each on the same features, seeds and splits ({', '.join(TEMPORAL_MODELS)}; "
+                        "default: the config's)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds per variant (default 0 1 2)")
     p.add_argument("--select_on", default="val", choices=("val", "test"),
                    help="the split that ranks the variants and decides each factor (default val; test is optimistic)")
@@ -271,7 +290,7 @@ def main_compare(argv: list[str]) -> int:
             base = base.replace(img_size=64)  # the demo's 128 px frames and the tiny backbone
         result = compare(base, tuple(a.backbones), tuple(dict.fromkeys(a.visual_modes)),
                          tuple(x == "yes" for x in dict.fromkeys(a.pose)), tuple(a.seeds), a.select_on, a.task,
-                         a.rank_by)
+                         a.rank_by, tuple(a.temporal_models))
     except (ValueError, TypeError, RuntimeError, FileNotFoundError) as e:  # a bad spec, config, split or backbone
         print(f"error: {e}")
         return 2

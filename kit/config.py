@@ -31,7 +31,8 @@ FEATURE_DTYPES = ("float16", "float32")
 MIXED_PRECISION = ("auto", "no", "bf16", "fp16")
 CHECKPOINTS = ("best", "last")
 DATASET_FORMATS = ("auto", "kit", "mstcn")
-RECIPES = ("", "mstcn")
+RECIPES = ("", "mstcn", "mstcn++", "asformer", "diffact")
+TEMPORAL_MODELS = ("mstcn", "mstcn++", "asformer", "diffact")  # kit.temporal.models.TEMPORAL_MODELS registers each
 OPTIMIZERS = ("adamw", "adam")
 LR_SCHEDULES = ("cosine", "constant")
 REPORT_TO = ("none", "tensorboard", "trackio")
@@ -42,6 +43,7 @@ TINY_PATCH, TINY_TUBELET = 16, 2  # the tiny backbone's patch and tubelet sizes 
 CHOICES = {"model_type": MODEL_TYPES, "backbone": BACKBONES, "visual_mode": VISUAL_MODES, "pipeline": PIPELINES,
            "resize_mode": RESIZE_MODES, "feature_dtype": FEATURE_DTYPES, "mixed_precision": MIXED_PRECISION,
            "dataset_format": DATASET_FORMATS, "recipe": RECIPES, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES,
+           "temporal_model": TEMPORAL_MODELS,
            "report_to": REPORT_TO}
 
 
@@ -83,13 +85,16 @@ class RunConfig:
     tcn_stages: int = 2  # MS-TCN stages; later stages refine the earlier ones
     dropout: float = 0.3  # dropout in every TCN layer (as MS-TCN) and after the feature projection
     feature_proj: bool = True  # LayerNorm -> Linear -> Dropout on the features before the TCN (MS-TCN: none)
+    temporal_model: str = "mstcn"  # mstcn | mstcn++ | asformer | diffact: the temporal model, sized by tcn_channels/layers/stages (docs/temporal_models.md)
+    temporal_hyper: dict = field(default_factory=dict)  # the temporal model's own extra sizes, e.g. {"layers_pg": 11} (MS-TCN++), {"r1": 2, "channel_masking_rate": 0.3} (ASFormer)
+    diffact_sampling_steps: int = 25  # DiffAct: DDIM denoising steps at inference (upstream 25; docs/diffact.md)
     # --- windows ----------------------------------------------------------------------------
     max_len: int = 0  # whole videos: train on random crops of at most this many frames; 0 = whole videos
     train_T: int = 180  # windows: frames per training window
     val_T: int = 240  # windows: frames per evaluation window
     window_stride: int = 0  # windows: stride between training windows; 0 = train_T // 2
     # --- optimisation -----------------------------------------------------------------------
-    recipe: str = ""  # "" | mstcn: a published recipe's hyper-parameters replace the defaults (README, Benchmarks)
+    recipe: str = ""  # "" | mstcn | mstcn++ | asformer | diffact: a published recipe's hyper-parameters replace the defaults (README, Benchmarks)
     optimizer: str = "adamw"  # adamw (decoupled weight decay) | adam (the MS-TCN recipe)
     lr_schedule: str = "cosine"  # cosine: linear warm-up, then cosine decay to 0 | constant: warm-up, then the peak
     epochs: int = 50  # passes over the training videos (windows: over the training windows)
@@ -132,6 +137,7 @@ class RunConfig:
         _check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _check_choice("dataset_format", self.dataset_format, DATASET_FORMATS)
         _check_choice("recipe", self.recipe, RECIPES)
+        _check_choice("temporal_model", self.temporal_model, TEMPORAL_MODELS)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for name, typ in field_types().items():
@@ -156,6 +162,8 @@ class RunConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"RunConfig.{name} must be >= 0, got {getattr(self, name)}")
         _check_task_weight_values(self.task_weights)
+        if self.diffact_sampling_steps < 1:
+            raise ConfigError(f"RunConfig.diffact_sampling_steps must be >= 1, got {self.diffact_sampling_steps}")
         if self.run_name:
             check_run_name(self.run_name)
         if self.resolved_backbone == "tiny":  # known without loading anything: fail before a run folder is made

@@ -405,7 +405,7 @@ def test_apply_recipe_fills_defaults_keeps_what_you_set_and_says_so(caplog):
 def test_new_config_fields_are_checked():
     from kit.config import RunConfig
 
-    for bad in (dict(dataset_format="csv"), dict(recipe="asformer"), dict(optimizer="sgd"),
+    for bad in (dict(dataset_format="csv"), dict(recipe="ms-tcn"), dict(optimizer="sgd"),
                 dict(lr_schedule="step"), dict(split_index=0), dict(sample_rate=0), dict(fps=-1.0)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             RunConfig(**bad)

@@ -192,11 +192,11 @@ def test_resume_without_checkpoint_says_so(demo10, tmp_path):
 
 
 def test_nonfinite_loss_stops_with_message(demo10, tmp_path, monkeypatch):
-    import kit.temporal.train as train
+    import kit.temporal.model as model  # every temporal model's training_loss calls it from there
 
     def nan_loss(*a, **k):
         return torch.tensor(float("nan"), requires_grad=True), {}
-    monkeypatch.setattr(train, "segmentation_loss", nan_loss)
+    monkeypatch.setattr(model, "segmentation_loss", nan_loss)
     with pytest.raises(FloatingPointError, match="Lower lr"):
         fit(RunConfig(data_root=str(demo10), output_dir=str(tmp_path), run_name="nan", epochs=1, **SMALL))
 

@@ -15,6 +15,8 @@ its load average. Sections (one module each):
 - ``serving`` (:mod:`.twostage`): ``evaluate`` in a fresh process on extracted features; ``predict``'s
   peak memory on long videos.
 - ``scaling`` (:mod:`.training`): windowed epoch time and memory vs videos and vs ``T``.
+- ``temporal_models`` (:mod:`.temporal`): per temporal model a training step and whole-video inference
+  on 1,000 / 5,000 / 20,000 frames, time and peak memory as ratios to MS-TCN.
 
 Prints a table per section and writes ``<out>/<timestamp>.json`` and ``.md``. ``--quick`` is a much
 smaller run of every section, for CI; nothing asserts on its timings.
@@ -38,6 +40,7 @@ from kit.bench.common import PeakMemory, describe_machine, format_table, _load  
 from kit.bench.loader import bench_loader, seed_read_window  # noqa: F401
 from kit.bench.models import (bench_backbone, bench_gpu, clip_throughput, matmul_peak, videomae_base,  # noqa: F401
                               videomae_flops)
+from kit.bench.temporal import bench_temporal_models
 from kit.bench.training import bench_cache, bench_scaling
 from kit.bench.twostage import bench_extract, bench_serving, bench_two_stage, bench_videomae
 from kit.config import cli_path, resolve_path
@@ -73,6 +76,11 @@ class Context:
     long_size: tuple = (320, 240)
     real_max_pixels: int = 0  # extraction section: real videos up to this many pixels a frame (0 = all)
     runs: dict = field(default_factory=dict)  # the two-stage section's runs, for the serving section
+    temporal_T: tuple = (1000, 5000, 20000)  # temporal_models: whole-video lengths
+    temporal_dim: int = 2048  # temporal_models: feature width (I3D)
+    temporal_classes: int = 19  # temporal_models: classes (50Salads)
+    temporal_sizes: dict = field(default_factory=dict)  # temporal_models: {model: sizes}; empty = the recipes'
+    temporal_reps: int = 2
 
     @classmethod
     def make(cls, quick: bool, work: Path) -> "Context":
@@ -81,13 +89,17 @@ class Context:
             fit_kw=dict(img_size=64, train_T=60, val_T=60), matmul_n_cpu=512, matmul_n_gpu=4096,
             tiny_batches=(1,), tiny_reps=1, base_reps=0, gpu_batches=(1, 2), gpu_reps=2, scale_videos=(1, 2),
             scale_T=(30, 60), scale_T_videos=2, extract_reps=1, base_videos=0, long_frames=(300,),
-            long_size=(96, 72), real_max_pixels=640 * 480)
+            long_size=(96, 72), real_max_pixels=640 * 480, temporal_T=(200, 600), temporal_dim=32, temporal_reps=1,
+            temporal_sizes={**{m: dict(channels=8, layers=4, stages=2) for m in ("mstcn", "mstcn++", "asformer")},
+                            "diffact": dict(channels=8, layers=4, decoder_channels=8, time_dim=16,
+                                            sampling_timesteps=2)})
         ctx.demo = make_demo_data(work / "demo_data", num_videos=ctx.num_videos)
         return ctx
 
 
 SECTIONS = {"loader": bench_loader, "extract": bench_extract, "two_stage": bench_two_stage, "cache": bench_cache,
-            "backbone": bench_backbone, "videomae": bench_videomae, "serving": bench_serving, "scaling": bench_scaling}
+            "backbone": bench_backbone, "videomae": bench_videomae, "serving": bench_serving, "scaling": bench_scaling,
+            "temporal_models": bench_temporal_models}
 
 
 def render(result: dict, markdown: bool = False) -> str:

@@ -306,6 +306,19 @@ def _lines(path: Path, problems: list[dict]) -> list[str] | None:
     return lines
 
 
+def read_mapping(path: str | Path) -> list[str]:
+    """The class names of a ``mapping.txt`` ("<id> <name>" per line, ids 0..K-1), in id order.
+
+    Raises:
+        DataError: naming the file, the line and the fix.
+    """
+    problems: list[dict] = []
+    names = _read_mapping(Path(path), problems)
+    if problems:
+        raise DataError.of(problems)
+    return names
+
+
 def _read_mapping(path: Path, problems: list[dict]) -> list[str]:
     lines = _lines(path, problems)
     if lines is None:

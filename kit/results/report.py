@@ -27,7 +27,8 @@ def config_summary(cfg: RunConfig, output: bool = True) -> str:
         data = cfg.data_root or f"annotations={cfg.annotations}, videos={cfg.videos}"
     lines = [f"[info] Data: {data}",
              backbone_choice(cfg),
-             f"[info] Model: {cfg.model_type}, visual_mode={cfg.visual_mode}, use_pose={cfg.use_pose}, "
+             f"[info] Model: {cfg.model_type}, temporal_model={cfg.temporal_model}, visual_mode={cfg.visual_mode}, "
+             f"use_pose={cfg.use_pose}, "
              f"freeze_backbone={cfg.freeze_backbone}, img_size={cfg.img_size}",
              f"[info] Training: {cfg.epochs} epochs, pipeline={cfg.resolved_pipeline} ("
              + ("whole videos, features extracted once" if cfg.resolved_pipeline == "whole_video"

@@ -6,12 +6,12 @@ Legend: ``B`` batch, ``T`` frames in the window, ``J`` joints, ``F`` per-joint i
 
 ```
 visual (B, T, Dv) -> LayerNorm -> Linear -> Dropout -> (B, T, C)  --+
-pose (B, T, J, 3) -> PoseGraphEncoder -------------> (B, T, Dp) --+-- concat -> TemporalConvNet
+pose (B, T, J, 3) -> PoseGraphEncoder -------------> (B, T, Dp) --+-- concat -> temporal model
                                                                          -> [stage]{task: (B, T, K)}
 ```
-The TCN follows MS-TCN (Farha & Gall, CVPR 2019): stages of dilated residual ``Conv1d`` layers,
-each later stage refining the softmax of the one before, everything multiplied by the padding
-mask after each layer so that padded frames stay zero and never leak into real ones.
+The temporal model is ``temporal_model`` from :mod:`kit.temporal.models` (MS-TCN by default:
+stages of dilated residual ``Conv1d`` layers, each later stage refining the softmax of the one
+before); every one keeps padded frames from leaking into real ones.
 """
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ import torch.nn.functional as F
 
 from kit.config import RunConfig
 from kit.data import COCO17_EDGES  # noqa: F401  (re-exported: the default skeleton)
+from kit.errors import RunError
+from kit.temporal.models import build_temporal
+from kit.temporal.models.common import check_mask as _check_mask  # noqa: F401  (kept importable here)
+from kit.temporal.models.mstcn import TemporalConvNet  # noqa: F401  (re-exported: its home before kit.temporal.models)
 
 IGNORE_INDEX = -100  # same value as kit.data.IGNORE_INDEX and torch's cross-entropy default
 
@@ -154,88 +158,19 @@ class PoseGraphEncoder(nn.Module):
         return self.out(torch.cat([mean, peak, shift], -1)) * present  # (B, T, Dp)
 
 
-class _DilatedResidual(nn.Module):
-    """MS-TCN's layer: dilated conv (kernel 3), ReLU, 1x1 conv, dropout, residual, mask."""
-
-    def __init__(self, dilation: int, channels: int, dropout: float):
-        super().__init__()
-        self.conv_dilated = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
-        self.conv_1x1 = nn.Conv1d(channels, channels, 1)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:  # (B, C, T), (B, 1, T)
-        return (x + self.dropout(self.conv_1x1(F.relu(self.conv_dilated(x))))) * m
-
-
-class _Stage(nn.Module):
-    def __init__(self, in_dim: int, out_dim: int, channels: int, layers: int, dropout: float):
-        super().__init__()
-        self.conv_in = nn.Conv1d(in_dim, channels, 1)
-        self.layers = nn.ModuleList(_DilatedResidual(2 ** i, channels, dropout) for i in range(layers))
-        self.conv_out = nn.Conv1d(channels, out_dim, 1)
-
-    def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-        h = self.conv_in(x) * m  # masked here too, so padding never carries conv_in's bias
-        for layer in self.layers:
-            h = layer(h, m)
-        return self.conv_out(h) * m  # (B, ΣK, T)
-
-
-class TemporalConvNet(nn.Module):
-    """Multi-stage TCN (MS-TCN, Farha & Gall 2019) with one output block per task.
-
-    Stage 1 maps the features to every task's logits (concatenated along channels); stage
-    ``s > 1`` takes the per-task softmax of stage ``s - 1`` and refines it. All layers are
-    multiplied by the mask, so real frames never see padded inputs and padded outputs are 0.
-
-    Shapes:
-        x: (B, T, D); mask: (B, T) bool, True for real frames (None = all real).
-        returns: list over stages of {task: (B, T, K_task)} logits.
-    """
-
-    def __init__(self, in_dim: int, num_classes: Mapping[str, int], channels: int = 64,
-                 layers: int = 8, stages: int = 2, dropout: float = 0.3):
-        super().__init__()
-        if not num_classes or min(num_classes.values()) < 1:
-            raise ValueError(f"TemporalConvNet needs >= 1 class per task, got {dict(num_classes)}")
-        self.in_dim, self.tasks = in_dim, list(num_classes)
-        self.sizes = [int(num_classes[t]) for t in self.tasks]
-        total = sum(self.sizes)
-        self.stages = nn.ModuleList(
-            _Stage(in_dim if s == 0 else total, total, channels, layers, dropout) for s in range(stages))
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> list[dict[str, torch.Tensor]]:
-        if x.dim() != 3 or x.shape[-1] != self.in_dim:
-            raise ValueError(f"TemporalConvNet expected (B, T, {self.in_dim}), got {tuple(x.shape)}")
-        real = _check_mask(mask, x)[:, None, :]  # (B, 1, T)
-        m = real.to(x.dtype)
-        x = x.transpose(1, 2).masked_fill(~real, 0.0)  # (B, D, T); fill, not multiply: NaN * 0 = NaN
-        out = self.stages[0](x, m)  # (B, ΣK, T)
-        outputs = [out]
-        for stage in self.stages[1:]:
-            probs = torch.cat([c.softmax(1) for c in out.split(self.sizes, 1)], 1) * m  # (B, ΣK, T)
-            out = stage(probs, m)
-            outputs.append(out)
-        return [{t: c.transpose(1, 2) for t, c in zip(self.tasks, o.split(self.sizes, 1))}  # (B, T, K)
-                for o in outputs]
-
-
-def _check_mask(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-    B, T = x.shape[:2]
-    if mask is None:
-        return torch.ones(B, T, dtype=torch.bool, device=x.device)
-    if mask.shape != (B, T):
-        raise ValueError(f"mask expected (B, T) = ({B}, {T}), got {tuple(mask.shape)}")
-    return mask.bool()
-
-
 class MultiTaskModel(nn.Module):
-    """Visual features (+ pose graph features) -> MS-TCN -> one head per label task.
+    """Visual features (+ pose graph features) -> temporal model -> one head per label task.
 
     ``vocab`` maps each task to its class names (their order is the logit order); ``tasks``
     picks the heads (default: every task of ``vocab``). With ``use_pose`` the pose branch is
     built, and it contributes zeros for samples without keypoints (``pose=None`` or
     ``has_pose`` False) so shapes never depend on the data.
+
+    ``temporal_model`` names the temporal model (``self.tcn``, built by
+    :func:`kit.temporal.models.build_temporal` with ``channels``, ``layers``, ``stages``,
+    ``dropout`` and ``temporal_hyper``). ``forward(..., loss_kw=...)`` returns the temporal model's
+    ``training_loss`` instead of the logits (``loss_kw`` holds ``labels`` and the loss's options),
+    so the training loop reaches every model's own objective through one (DDP-wrapped) forward.
 
     Shapes:
         visual: (B, T, Dv); pose: (B, T, J, 3) or None; mask: (B, T) bool; has_pose: (B,) bool.
@@ -245,7 +180,8 @@ class MultiTaskModel(nn.Module):
     def __init__(self, feature_dim: int, vocab: Mapping[str, Sequence[str]], *, tasks=None,
                  num_joints: int = 17, use_pose: bool = True, pose_dim: int = 64,
                  channels: int = 64, layers: int = 8, stages: int = 2, dropout: float = 0.3,
-                 edges=None, feature_proj: bool = True, individuals: int = 1):
+                 edges=None, feature_proj: bool = True, individuals: int = 1, temporal_model: str = "mstcn",
+                 temporal_hyper: Mapping | None = None, multilabel=()):
         super().__init__()
         tasks = list(vocab) if tasks is None else list(tasks)
         missing = [t for t in tasks if t not in vocab or len(vocab[t]) == 0]
@@ -260,11 +196,14 @@ class MultiTaskModel(nn.Module):
         self.visual = (nn.Sequential(nn.LayerNorm(feature_dim), nn.Linear(feature_dim, channels), nn.Dropout(dropout))
                        if feature_proj else nn.Identity())
         self.pose = PoseGraphEncoder(num_joints, pose_dim, edges, individuals=individuals) if use_pose else None
-        self.tcn = TemporalConvNet((channels if feature_proj else feature_dim) + (pose_dim if use_pose else 0),
-                                   {t: len(self.vocab[t]) for t in tasks}, channels, layers, stages, dropout)
+        self.temporal_model = temporal_model
+        self.tcn = build_temporal(temporal_model, (channels if feature_proj else feature_dim) + (pose_dim if use_pose else 0),
+                                  {t: len(self.vocab[t]) for t in tasks}, multilabel=[t for t in multilabel if t in tasks],
+                                  channels=channels, layers=layers, stages=stages, dropout=dropout,
+                                  **dict(temporal_hyper or {}))
 
     def forward(self, visual: torch.Tensor, pose: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None, has_pose: torch.Tensor | None = None):
+                mask: torch.Tensor | None = None, has_pose: torch.Tensor | None = None, loss_kw: dict | None = None):
         if visual.dim() != 3 or visual.shape[-1] != self.feature_dim:
             raise ValueError(f"visual features expected (B, T, {self.feature_dim}), "
                              f"got {tuple(visual.shape)}")
@@ -281,14 +220,26 @@ class MultiTaskModel(nn.Module):
                 if has_pose is not None:
                     p = p * has_pose.reshape(B, 1, 1).to(p.dtype)
                 feats.append(p)
-        return self.tcn(torch.cat(feats, -1), mask)  # TCN input (B, T, C + Dp)
+        x = torch.cat(feats, -1)  # temporal model input (B, T, C + Dp)
+        if loss_kw is not None:
+            return self.tcn.training_loss(x, mask, **loss_kw)
+        return self.tcn(x, mask)
 
     def checkpoint_state(self) -> dict:
         """The checkpoint layout of :class:`kit.temporal.windowed.FrameLabeler`, with no backbone."""
-        return {"head": self.state_dict(), "backbone": {}}
+        return {"head": self.state_dict(), "backbone": {}, "temporal_model": self.temporal_model}
 
     def load_checkpoint_state(self, state: dict) -> None:
+        check_temporal_model(state, self.temporal_model)
         self.load_state_dict(state["head"])
+
+
+def check_temporal_model(state: dict, temporal_model: str) -> None:
+    """RunError unless a checkpoint's ``model`` state holds ``temporal_model`` (checkpoints before it: mstcn)."""
+    saved = state.get("temporal_model", "mstcn")
+    if saved != temporal_model:
+        raise RunError(f"this checkpoint holds a {saved!r} temporal model, not {temporal_model!r}: load it with "
+                       f"temporal_model={saved!r} (the run's config.json says which), or train a new run")
 
 
 class ActionOnlyModel(MultiTaskModel):
@@ -314,7 +265,15 @@ def build_model(cfg: RunConfig, feature_dim: int, vocab: Mapping[str, Sequence[s
         edges, individuals, num_joints = [tuple(e) for e in skeleton["edges"]], max(1, num_joints // J), J
     return cls(feature_dim, vocab, num_joints=num_joints, use_pose=cfg.use_pose, edges=edges, individuals=individuals,
                pose_dim=cfg.pose_dim, channels=cfg.tcn_channels, layers=cfg.tcn_layers,
-               stages=cfg.tcn_stages, dropout=cfg.dropout, feature_proj=cfg.feature_proj)
+               stages=cfg.tcn_stages, dropout=cfg.dropout, feature_proj=cfg.feature_proj,
+               temporal_model=cfg.temporal_model, temporal_hyper=_temporal_hyper(cfg))
+
+
+def _temporal_hyper(cfg: RunConfig) -> dict:
+    """``temporal_hyper``, with DiffAct's sampling steps and noise seed from their own fields."""
+    if cfg.temporal_model != "diffact":
+        return dict(cfg.temporal_hyper)
+    return {"sampling_timesteps": cfg.diffact_sampling_steps, "seed": cfg.seed, **cfg.temporal_hyper}
 
 
 def segmentation_loss(stages: Sequence[Mapping[str, torch.Tensor]], labels: Mapping[str, torch.Tensor],

@@ -159,8 +159,9 @@ class SequencePath:
     def set_epoch(self, epoch: int) -> None:
         self.dataset.set_epoch(epoch)
 
-    def forward(self, model: torch.nn.Module, batch: dict, acc) -> list[dict[str, torch.Tensor]]:
-        return model(batch["feats"], batch["pose"], batch["mask"], batch["has_pose"])
+    def forward(self, model: torch.nn.Module, batch: dict, acc, loss_kw: dict | None = None):
+        """Per-stage logits, or with ``loss_kw`` the model's training loss (``MultiTaskModel.forward``)."""
+        return model(batch["feats"], batch["pose"], batch["mask"], batch["has_pose"], loss_kw=loss_kw)
 
     def predict(self, model: torch.nn.Module, records: list[VideoRecord], vocab: dict, device,
                 progress: bool = False) -> list[VideoPrediction]:

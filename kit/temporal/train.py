@@ -31,7 +31,7 @@ from kit.features.extract import backbone_for, ensure_features, mixed_precision
 from kit.files import append_history, load_checkpoint, read_history, save_checkpoint, write_json
 from kit.temporal import tracking
 from kit.temporal.metrics import segment_metrics
-from kit.temporal.model import build_model, class_weights_from_counts, segmentation_loss
+from kit.temporal.model import build_model, class_weights_from_counts
 from kit.temporal.optim import build_optimizer, lr_at, param_groups
 from kit.temporal.recipes import apply_recipe
 from kit.data.dataset import data_paths, run_data
@@ -252,9 +252,10 @@ def _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, ep
         with acc.accumulate(model):
             try:
                 with acc.autocast():
-                    stages = path.forward(model, batch, acc)
-                    loss, _ = segmentation_loss(stages, batch["labels"], batch["mask"], cfg.smooth_weight,
-                                                cfg.smooth_tau, class_weights, cfg.task_weights or None)
+                    # the temporal model's own objective (kit.temporal.models), through the wrapped forward
+                    loss, _ = path.forward(model, batch, acc, loss_kw=dict(
+                        labels=batch["labels"], smooth_weight=cfg.smooth_weight, smooth_tau=cfg.smooth_tau,
+                        class_weights=class_weights, task_weights=cfg.task_weights or None))
             except torch.cuda.OutOfMemoryError as e:
                 raise ResourceError(OOM_HELP) from e
             if not torch.isfinite(loss):

@@ -56,12 +56,15 @@ class FrameLabeler(nn.Module):
         return list(self.head.tasks)
 
     def forward(self, emb: torch.Tensor | None, video: torch.Tensor | None, T: int,
-                pose: torch.Tensor | None, mask: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        """Shapes: emb (B, K, D) or video (B, S, 3, H, W); pose (B, T, J, 3); mask (B, T)."""
+                pose: torch.Tensor | None, mask: torch.Tensor, loss_kw: dict | None = None):
+        """Per-stage logits, or with ``loss_kw`` the head's training loss (``MultiTaskModel.forward``).
+
+        Shapes: emb (B, K, D) or video (B, S, 3, H, W); pose (B, T, J, 3); mask (B, T).
+        """
         if emb is None:
             emb = self.backbone.embed(video)  # (B, K, D)
         visual = self.backbone.to_frames(emb, T)  # (B, T, D)
-        return self.head(visual.float(), pose, mask)
+        return self.head(visual.float(), pose, mask, loss_kw=loss_kw)
 
     def checkpoint_state(self) -> dict:
         """What a checkpoint keeps: the head, and the backbone only when it is being trained.
@@ -69,10 +72,13 @@ class FrameLabeler(nn.Module):
         A frozen backbone is rebuilt from its source (``load_backbone``), so a VideoMAE-base run
         does not write its 86 M unchanged weights into every checkpoint.
         """
-        return {"head": self.head.state_dict(),
+        return {"head": self.head.state_dict(), "temporal_model": self.head.temporal_model,
                 "backbone": {} if self.backbone.frozen else self.backbone.state_dict()}
 
     def load_checkpoint_state(self, state: dict) -> None:
+        from kit.temporal.model import check_temporal_model
+
+        check_temporal_model(state, self.head.temporal_model)
         self.head.load_state_dict(state["head"])
         if state["backbone"]:
             self.backbone.load_state_dict(state["backbone"])
@@ -224,14 +230,14 @@ class WindowPath:
         self.dataset.set_windows(order if self.cfg.freeze_backbone
                                  else jittered(order, self.lengths, self.cfg.seed, epoch))
 
-    def forward(self, model: nn.Module, batch: dict, acc) -> list[dict[str, torch.Tensor]]:
+    def forward(self, model: nn.Module, batch: dict, acc, loss_kw: dict | None = None):
         emb, video = None, batch["video"]
         if self.cfg.freeze_backbone:  # features without a graph, from the cache when there is one
             with torch.no_grad(), acc.autocast():
                 emb = (cached_embeddings(self.backbone, batch, self.cache, acc.device) if self.cache is not None
                        else self.backbone.embed(video).float())
             video = None
-        return model(emb, video, self.cfg.train_T, batch["pose"], batch["mask"])
+        return model(emb, video, self.cfg.train_T, batch["pose"], batch["mask"], loss_kw=loss_kw)
 
     def predict(self, model: nn.Module, records: list[VideoRecord], vocab: dict, device,
                 progress: bool = False) -> list[VideoPrediction]:
