@@ -49,8 +49,8 @@ class SequenceDataset(torch.utils.data.Dataset):
         max_len: crop to at most this many frames (0 = whole videos); the crop is drawn anew each
             epoch from ``(seed, epoch, video)``.
 
-    Items: feats (L', D) float32, labels {task: (L',)}, pose (L', J, 3), has_pose (), mask (L',),
-    video_id, length (L').
+    Items: feats (L', D) float32, labels {task: (L',)}, pose (L', J, 3) or None (a video without
+    keypoints: no zeros are materialised), has_pose (), mask (L',), video_id, length (L').
     """
 
     def __init__(self, records: list[VideoRecord], vocab: dict[str, list[str]],
@@ -81,7 +81,7 @@ class SequenceDataset(torch.utils.data.Dataset):
         a, b = self._crop(v, n)
         x = torch.from_numpy(np.ascontiguousarray(feats[:, a:b].T, dtype=np.float32))  # (L', D)
         labels = {t: torch.from_numpy(lab[::sr][a:b].copy()) for t, lab in self._labels[v].items()}
-        pose = torch.zeros(b - a, self.num_joints, 3)
+        pose = None  # a video without keypoints carries nothing: the model's pose branch is skipped, not fed zeros
         if rec.keypoints is not None:
             pose = torch.from_numpy(np.ascontiguousarray(rec.keypoints[::sr][a:b], dtype=np.float32))
         return dict(feats=x, labels=labels, pose=pose, has_pose=torch.tensor(rec.keypoints is not None),
@@ -97,15 +97,20 @@ class SequenceDataset(torch.utils.data.Dataset):
 
 def collate_sequences(items: list[dict]) -> dict:
     """Pads whole videos to the longest: feats (B, L, D), labels {task: (B, L)} (IGNORE_INDEX past
-    each video's end), pose (B, L, J, 3), mask (B, L) False on padding, has_pose (B,)."""
+    each video's end), pose (B, L, J, 3) or None when no video of the batch has keypoints (zeros
+    for those without when some have), mask (B, L) False on padding, has_pose (B,)."""
     B, L = len(items), max(it["length"] for it in items)
-    D, J = items[0]["feats"].shape[1], items[0]["pose"].shape[1]
-    feats, pose = torch.zeros(B, L, D), torch.zeros(B, L, J, 3)
+    D = items[0]["feats"].shape[1]
+    posed = [it["pose"] for it in items if it["pose"] is not None]
+    feats = torch.zeros(B, L, D)
+    pose = torch.zeros(B, L, *posed[0].shape[1:]) if posed else None  # (B, L, J, 3)
     mask = torch.zeros(B, L, dtype=torch.bool)
     labels = {t: torch.full((B, L), IGNORE_INDEX, dtype=torch.long) for t in items[0]["labels"]}
     for b, it in enumerate(items):
         n = it["length"]
-        feats[b, :n], pose[b, :n], mask[b, :n] = it["feats"], it["pose"], True
+        feats[b, :n], mask[b, :n] = it["feats"], True
+        if it["pose"] is not None:
+            pose[b, :n] = it["pose"]
         for t, lab in it["labels"].items():
             labels[t][b, :n] = lab
     return dict(feats=feats, pose=pose, mask=mask, labels=labels, has_pose=torch.stack([it["has_pose"] for it in items]),
@@ -132,8 +137,8 @@ def predict_sequences(model: torch.nn.Module, records: list[VideoRecord], vocab:
     for i in it:
         item, rec = ds[i], records[i]
         batch = collate_sequences([item])
-        stages = model(batch["feats"].to(device), batch["pose"].to(device), batch["mask"].to(device),
-                       batch["has_pose"].to(device))
+        pose = batch["pose"].to(device) if batch["pose"] is not None else None
+        stages = model(batch["feats"].to(device), pose, batch["mask"].to(device), batch["has_pose"].to(device))
         probs = {}
         for t in tasks:
             p = torch.softmax(stages[-1][t][0].float(), -1).cpu().numpy()  # (L', K)

