@@ -103,3 +103,36 @@ def test_training_without_keypoints_runs_no_pose_graph_same_history(demo_root, t
     torch.set_num_threads(threads)
     cols = [c for c in new.columns if c.startswith(("train_loss", "val_")) and not c.endswith("_s")]
     assert "train_loss" in cols and np.array_equal(new[cols].to_numpy(), old[cols].to_numpy())
+
+
+def test_evaluate_imports_neither_sklearn_nor_matplotlib():
+    code = ("import sys, kit.results.evaluate, kit.__main__\n"
+            "print(sorted(m for m in ('sklearn', 'matplotlib', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+@pytest.mark.parametrize("kind", ["int", "str"])
+def test_numpy_metrics_equal_sklearn(kind):
+    from sklearn.metrics import classification_report, confusion_matrix, f1_score
+
+    from kit.temporal.metrics import confusion, macro_f1, per_class_report
+
+    rng = np.random.default_rng(0)
+    gts = [rng.integers(-1, 5, n) for n in (50, 80)]  # -1: a class unseen in training
+    preds = [np.where(rng.random(len(g)) < 0.6, g, rng.integers(0, 6, len(g))) for g in gts]  # 5: never true
+    if kind == "str":
+        gts, preds = [[f"c{v}" for v in g] for g in gts], [[f"c{v}" for v in p] for p in preds]
+    g, p = np.concatenate(gts), np.concatenate(preds)
+    labels = [3, 0, 5, 1] if kind == "int" else ["c3", "c0", "c5", "c1"]  # not sorted, one never true
+    assert macro_f1(preds, gts) == pytest.approx(100 * f1_score(g, p, labels=np.unique(g), average="macro",
+                                                                zero_division=0), abs=1e-9)
+    for lab in (labels, None):
+        assert np.array_equal(confusion(preds, gts, lab), confusion_matrix(g, p, labels=lab))
+        ours = per_class_report(preds, gts, labels=lab)
+        ref = classification_report(g, p, labels=lab, output_dict=True, zero_division=0)
+        for name, row in ours.iterrows():
+            for col in ("precision", "recall", "f1-score"):
+                assert row[col] == pytest.approx(100 * ref[name][col], abs=1e-9), (name, col)
+            assert row["support"] == ref[name]["support"]
+        assert len(ours) == len(lab if lab is not None else np.union1d(g, p))
