@@ -136,3 +136,38 @@ def test_numpy_metrics_equal_sklearn(kind):
                 assert row[col] == pytest.approx(100 * ref[name][col], abs=1e-9), (name, col)
             assert row["support"] == ref[name]["support"]
         assert len(ours) == len(lab if lab is not None else np.union1d(g, p))
+
+
+@pytest.mark.parametrize("backend", ["opencv", "pyav"])
+def test_iter_frames_keep_converts_only_kept_frames(demo_root, backend):
+    from kit.data import DECODE_STATS, reset_decode_stats
+    from kit.data.resize import Resize
+    from kit.data.stream import iter_frames
+
+    video = demo_root / "Videos" / "demo_000.mp4"
+    every = list(iter_frames(video, Resize(32), backend=backend))
+    reset_decode_stats()
+    some = list(iter_frames(video, Resize(32), backend=backend, keep=lambda i: i % 3 == 0))
+    assert len(some) == len(every) and DECODE_STATS["iter_decoded"] == len(every)
+    assert DECODE_STATS["iter_converted"] == -(-len(every) // 3)
+    for i, (a, b) in enumerate(zip(some, every)):
+        assert (a is None) if i % 3 else np.array_equal(a, b)
+
+
+def test_extraction_resizes_only_clip_frames_same_features(demo_root, tmp_path, monkeypatch):
+    import kit.features.extract as ex
+    from kit.data import DECODE_STATS, load_records, reset_decode_stats
+    from kit.data.stream import iter_frames
+    from kit.features.backbones import load_backbone
+
+    records = [r for r in load_records(demo_root) if (r.num_frames - 1) % 2][:1]  # last frame not on the grid
+    bb = load_backbone("tiny", img_size=32, frame_step=2)
+    reset_decode_stats()
+    ex.extract(records, bb, ex.store_for(bb, demo_root / "Videos", tmp_path / "new"), progress=False)
+    n = records[0].num_frames
+    assert DECODE_STATS["iter_converted"] == -(-n // 2) + 1 and DECODE_STATS["iter_decoded"] == n
+    monkeypatch.setattr(ex, "iter_frames", lambda path, resize, keep=None: iter_frames(path, resize))  # today's
+    ex.extract(records, bb, ex.store_for(bb, demo_root / "Videos", tmp_path / "old"), progress=False)
+    new, old = (np.load(ex.store_for(bb, demo_root / "Videos", tmp_path / w).path(records[0].stem))
+                for w in ("new", "old"))
+    assert new.shape == (bb.feature_dim, n) and np.array_equal(new, old)

@@ -1,7 +1,7 @@
 """Whole-video feature extraction: each video decoded once, each clip embedded once, per-frame features out.
 
-For every video: ONE sequential decode pass (``kit.data.stream.iter_frames``, frames given the
-backbone's geometry as they are decoded), clips of ``num_frames`` frames every ``frame_step`` frames
+For every video: ONE sequential decode pass (``kit.data.stream.iter_frames``, the frames clips use
+given the backbone's geometry as they are decoded, the others decoded only), clips of ``num_frames`` frames every ``frame_step`` frames
 tiling the video (``Backbone.clip_starts``), batches of ``batch_size`` clips through the backbone,
 then the clips' vectors spread to one column per frame (``Backbone.spread``) and written as
 ``<stem>.npy`` ``(D, L)`` into a :class:`kit.features.store.FeatureStore`. A decoding thread keeps the
@@ -178,12 +178,15 @@ def _clips(video_path, backbone: Backbone, bar) -> Iterator[tuple[np.ndarray, in
     last frame (``Backbone.clip_frames``).
     """
     F, step, span = backbone.num_frames, backbone.frame_step, backbone.span
+    L = probe_video(video_path).num_frames
     kept: list[np.ndarray] = []
     last, n = None, 0
-    for last in _prefetch(iter_frames(video_path, backbone.resize)):
+    # only the frames clips use are converted and resized: every step-th, and the last (it pads the last clip)
+    for frame in _prefetch(iter_frames(video_path, backbone.resize, keep=lambda i: i % step == 0 or i == L - 1)):
         off = n % span
+        last = frame if frame is not None else last
         if off % step == 0:
-            kept.append(last)
+            kept.append(frame)
         n += 1
         if bar is not None:
             bar.update(1)
