@@ -171,3 +171,35 @@ def test_extraction_resizes_only_clip_frames_same_features(demo_root, tmp_path, 
     new, old = (np.load(ex.store_for(bb, demo_root / "Videos", tmp_path / w).path(records[0].stem))
                 for w in ("new", "old"))
     assert new.shape == (bb.feature_dim, n) and np.array_equal(new, old)
+
+
+@pytest.mark.parametrize("with_pose,sample_rate", [(False, 1), (True, 2)])
+def test_long_video_in_chunks_equals_one_pass(tmp_path, monkeypatch, with_pose, sample_rate):
+    import kit.temporal.sequences as seq
+    from kit.data.contract import VideoRecord
+
+    torch.manual_seed(0)
+    model = MultiTaskModel(6, VOCAB, pose_dim=8, channels=16, layers=3, stages=2, dropout=0.0).eval()
+    assert seq.receptive_halo(model) == 1 + 2 * (1 + 2 + 4)
+    L = 701
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "v.npy", rng.standard_normal((6, L)).astype(np.float16))
+    kp = (rng.random((L, 17, 3)) * 50).astype(np.float32) if with_pose else None
+    rec = VideoRecord("v", None, None, None, L, 25.0, 0, 0, {"action": ["a"] * L}, keypoints=kp,
+                      features_path=tmp_path / "v.npy")
+    run = lambda: seq.predict_sequences(model, [rec], VOCAB, lambda r: r.features_path, torch.device("cpu"),  # noqa
+                                        sample_rate=sample_rate)[0].probs["action"]
+    whole = run()
+    calls = {"n": 0}
+    real = MultiTaskModel.forward
+
+    def counted(self, *a):
+        calls["n"] += 1
+        return real(self, *a)
+    monkeypatch.setattr(MultiTaskModel, "forward", counted)
+    monkeypatch.setattr(seq, "CHUNK", 64)
+    chunked = run()
+    assert calls["n"] == -(-(-(-L // sample_rate)) // 64) > 1  # one forward per chunk
+    assert whole.shape == chunked.shape == (L, 3)
+    np.testing.assert_allclose(chunked, whole, atol=1e-5, rtol=1e-5)
+    assert seq.receptive_halo(torch.nn.Sequential(model, torch.nn.MultiheadAttention(4, 1))) is None

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from kit.data.contract import VideoRecord
-from kit.data.feature_files import load_features
+from kit.data.feature_files import load_feature_columns, load_features
 from kit.data.labels import IGNORE_INDEX, encode_labels
 
 
@@ -117,6 +117,26 @@ def collate_sequences(items: list[dict]) -> dict:
                 video_id=[it["video_id"] for it in items], length=torch.tensor([it["length"] for it in items]))
 
 
+CHUNK = 4096  # frames (after sample_rate) a long video's chunks add to their receptive-field overlap
+# Modules whose outputs at frame t depend only on frames t - halo .. t + halo, halo from the Conv1d layers
+# (MS-TCN; the pose graph looks 1 frame back): a model made of nothing else can label a long video in chunks.
+_LOCAL = {"MultiTaskModel", "ActionOnlyModel", "TemporalConvNet", "_Stage", "_DilatedResidual", "PoseGraphEncoder",
+          "Sequential", "ModuleList", "Conv1d", "Linear", "LayerNorm", "Dropout", "Identity", "ReLU"}
+
+
+def receptive_halo(model: torch.nn.Module) -> int | None:
+    """Frames on each side that reach one output frame of ``model``, or None when unknown.
+
+    The sum over every ``Conv1d`` of ``dilation * (kernel - 1) / 2`` (an upper bound: stages and layers are
+    chained) plus 1 (the pose branch's motion term reads the previous frame). None for a model holding any
+    module outside a known set of frame-local ones (attention, recurrence: they see the whole sequence).
+    """
+    if any(type(m).__name__ not in _LOCAL for m in model.modules()):
+        return None
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv1d)]
+    return 1 + sum(m.dilation[0] * (m.kernel_size[0] - 1) // 2 for m in convs)
+
+
 @torch.no_grad()
 def predict_sequences(model: torch.nn.Module, records: list[VideoRecord], vocab: dict[str, list[str]],
                       features_of: Callable[[VideoRecord], Path], device: torch.device, sample_rate: int = 1,
@@ -134,17 +154,45 @@ def predict_sequences(model: torch.nn.Module, records: list[VideoRecord], vocab:
     if progress:
         from tqdm.auto import tqdm
         it = tqdm(it, desc="predict", unit="video", leave=False)
+    halo = receptive_halo(model)
     for i in it:
-        item, rec = ds[i], records[i]
-        batch = collate_sequences([item])
-        pose = batch["pose"].to(device) if batch["pose"] is not None else None
-        stages = model(batch["feats"].to(device), pose, batch["mask"].to(device), batch["has_pose"].to(device))
-        probs = {}
-        for t in tasks:
-            p = torch.softmax(stages[-1][t][0].float(), -1).cpu().numpy()  # (L', K)
-            probs[t] = np.repeat(p, sample_rate, axis=0)[:rec.num_frames]  # (L, K): MS-TCN's test-time upsampling
+        rec, n = records[i], -(-records[i].num_frames // sample_rate)  # L'
+        if halo is None or n <= CHUNK + 2 * halo:  # the whole video in one pass
+            batch = collate_sequences([ds[i]])
+            pose = batch["pose"].to(device) if batch["pose"] is not None else None
+            stages = model(batch["feats"].to(device), pose, batch["mask"].to(device), batch["has_pose"].to(device))
+            lprobs = {t: torch.softmax(stages[-1][t][0].float(), -1).cpu().numpy() for t in tasks}  # (L', K)
+        else:
+            lprobs = _predict_chunks(model, rec, features_of(rec), tasks, device, sample_rate, halo)
+        probs = {t: np.repeat(p, sample_rate, axis=0)[:rec.num_frames]  # (L, K): MS-TCN's test-time upsampling
+                 for t, p in lprobs.items()}
         labels = {t: encode_labels(rec.labels.get(t), vocab[t], rec.num_frames) for t in tasks}
         out.append(VideoPrediction(rec.stem, probs, labels))
+    return out
+
+
+def _predict_chunks(model: torch.nn.Module, rec: VideoRecord, path: Path, tasks: list[str], device,
+                    sample_rate: int, halo: int) -> dict[str, np.ndarray]:
+    """A long video in chunks of ``CHUNK`` frames, each with ``halo`` frames of context on either side:
+    every kept frame sees all it would see in one pass, so the result is the whole pass's (up to float
+    rounding), and memory is that of one chunk, whatever the video's length. ``{task: (L', K)}``"""
+    sr, n = sample_rate, -(-rec.num_frames // sample_rate)
+    out: dict[str, np.ndarray] = {}
+    has_pose = torch.tensor([rec.keypoints is not None], device=device)
+    for a in range(0, n, CHUNK):
+        b = min(n, a + CHUNK)
+        lo, hi = max(0, a - halo), min(n, b + halo)
+        x = load_feature_columns(path, lo * sr, hi * sr, sr, rec.num_frames)  # (D, hi - lo)
+        feats = torch.from_numpy(np.ascontiguousarray(x.T))[None].to(device)  # (1, l, D)
+        pose = None
+        if rec.keypoints is not None:
+            kp = np.ascontiguousarray(rec.keypoints[lo * sr:hi * sr:sr], dtype=np.float32)  # (l, J, 3)
+            pose = torch.from_numpy(kp)[None].to(device)  # (1, l, J, 3)
+        mask = torch.ones(1, hi - lo, dtype=torch.bool, device=device)
+        stages = model(feats, pose, mask, has_pose)
+        for t in tasks:
+            p = torch.softmax(stages[-1][t][0, a - lo:b - lo].float(), -1).cpu().numpy()  # (b - a, K)
+            out.setdefault(t, np.empty((n, p.shape[1]), np.float32))[a:b] = p
     return out
 
 
