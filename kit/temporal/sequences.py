@@ -117,7 +117,10 @@ def collate_sequences(items: list[dict]) -> dict:
                 video_id=[it["video_id"] for it in items], length=torch.tensor([it["length"] for it in items]))
 
 
-CHUNK = 4096  # frames (after sample_rate) a long video's chunks add to their receptive-field overlap
+# Frames (after sample_rate) of a long video's chunk, besides the receptive-field overlap on either side:
+# with MS-TCN's default halo (511) a chunk is about a 2-minute video at 25 fps, so a long video peaks where
+# a 2-minute one does (measured: kit bench, serving); never less than the halo, so the overlap costs <= 3x
+CHUNK = 2048
 # Modules whose outputs at frame t depend only on frames t - halo .. t + halo, halo from the Conv1d layers
 # (MS-TCN; the pose graph looks 1 frame back): a model made of nothing else can label a long video in chunks.
 _LOCAL = {"MultiTaskModel", "ActionOnlyModel", "TemporalConvNet", "_Stage", "_DilatedResidual", "PoseGraphEncoder",
@@ -157,7 +160,7 @@ def predict_sequences(model: torch.nn.Module, records: list[VideoRecord], vocab:
     halo = receptive_halo(model)
     for i in it:
         rec, n = records[i], -(-records[i].num_frames // sample_rate)  # L'
-        if halo is None or n <= CHUNK + 2 * halo:  # the whole video in one pass
+        if halo is None or n <= max(CHUNK, halo) + 2 * halo:  # the whole video in one pass
             batch = collate_sequences([ds[i]])
             pose = batch["pose"].to(device) if batch["pose"] is not None else None
             stages = model(batch["feats"].to(device), pose, batch["mask"].to(device), batch["has_pose"].to(device))
@@ -173,14 +176,14 @@ def predict_sequences(model: torch.nn.Module, records: list[VideoRecord], vocab:
 
 def _predict_chunks(model: torch.nn.Module, rec: VideoRecord, path: Path, tasks: list[str], device,
                     sample_rate: int, halo: int) -> dict[str, np.ndarray]:
-    """A long video in chunks of ``CHUNK`` frames, each with ``halo`` frames of context on either side:
+    """A long video in chunks of ``max(CHUNK, halo)`` frames, each with ``halo`` frames of context on either side:
     every kept frame sees all it would see in one pass, so the result is the whole pass's (up to float
     rounding), and memory is that of one chunk, whatever the video's length. ``{task: (L', K)}``"""
-    sr, n = sample_rate, -(-rec.num_frames // sample_rate)
+    sr, n, step = sample_rate, -(-rec.num_frames // sample_rate), max(CHUNK, halo)
     out: dict[str, np.ndarray] = {}
     has_pose = torch.tensor([rec.keypoints is not None], device=device)
-    for a in range(0, n, CHUNK):
-        b = min(n, a + CHUNK)
+    for a in range(0, n, step):
+        b = min(n, a + step)
         lo, hi = max(0, a - halo), min(n, b + halo)
         x = load_feature_columns(path, lo * sr, hi * sr, sr, rec.num_frames)  # (D, hi - lo)
         feats = torch.from_numpy(np.ascontiguousarray(x.T))[None].to(device)  # (1, l, D)
