@@ -114,7 +114,8 @@ def cmd_extract(argv: list[str]) -> int:
                      "sequential decode per video, each clip embedded once) into <output_dir>/features/: "
                      "features/<video>.npy (D, L) + a manifest. Takes train's flags; videos already done are skipped.",
                      "Several GPUs: accelerate launch -m kit extract [flags] (videos are shared by rank).")
-    p.add_argument("--clip_batch", type=positive_int, default=8, help="clips per forward pass (default 8)")
+    p.add_argument("--clip_batch", type=positive_int, default=None, help="clips per forward pass (default: 1 on a "
+                   "CPU, 8 on a GPU; measured in kit bench)")
     args = vars(p.parse_args(argv))
     clip_batch = args.pop("clip_batch")
     cfg = config_of(args)
@@ -135,8 +136,8 @@ def cmd_export(argv: list[str]) -> int:
     p.add_argument("--out", required=True, type=cli_path, help="the folder to write (new, empty, or an earlier export)")
     p.add_argument("--folds", type=int, default=0, help="0: the kit's split as fold 1; K >= 2: K seeded folds by video")
     p.add_argument("--unlabeled_as", default="", help="a class name for unlabeled frames (default: refuse them)")
-    p.add_argument("--clip_batch", type=positive_int, default=8, help="clips per forward pass when extracting "
-                   "(default 8)")
+    p.add_argument("--clip_batch", type=positive_int, default=None, help="clips per forward pass when extracting "
+                   "(default: 1 on a CPU, 8 on a GPU)")
     args = vars(p.parse_args(argv))
     out, folds, unlabeled, clip_batch = (args.pop(k) for k in ("out", "folds", "unlabeled_as", "clip_batch"))
     cfg = config_of(args)

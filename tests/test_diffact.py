@@ -346,12 +346,15 @@ def test_multitask_model_trains_and_reloads_diffact():
 
 def test_cli_trains_evaluates_and_predicts_with_diffact(demo_root, trained_run, tmp_path):
     """`train --temporal_model diffact`, `evaluate`, `predict` on the demo data; the features of the demo's
-    tiny backbone are the ones `trained_run` stored (same output folder, same backbone): not extracted again."""
+    tiny backbone are the ones `trained_run` stored (copied, same backbone): not extracted again."""
     import json
+
+    import shutil
 
     from kit.__main__ import main
 
-    out = trained_run.parent
+    out = tmp_path / "outputs"  # its own folder (the shared run's must keep its newest run), with that run's features
+    shutil.copytree(trained_run.parent / "features", out / "features")
     hyper = json.dumps({"decoder_channels": 8, "decoder_layers": 2, "time_dim": 16})
     assert main(["train", "--data_root", str(demo_root), "--backbone", "tiny", "--img_size", "64", "--epochs", "2",
                  "--temporal_model", "diffact", "--tcn_layers", "3", "--tcn_channels", "16", "--temporal_hyper", hyper,

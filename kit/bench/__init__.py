@@ -12,8 +12,8 @@ its load average. Sections (one module each):
   sweep on CUDA when there is a GPU).
 - ``videomae`` (:mod:`.twostage`): a real-size VideoMAE-base (random weights, saved and loaded through
   the kit): an uncached epoch vs a cached one, both paths.
-- ``serving`` (:mod:`.twostage`): ``evaluate`` in a fresh process on extracted features; ``predict``'s
-  peak memory on long videos.
+- ``serving`` (:mod:`.twostage`): ``evaluate`` in a fresh process on extracted features (and against the
+  imports it paid before); the peak memory of ``extract`` and ``predict`` at 2, 20 and 60 minutes of video.
 - ``scaling`` (:mod:`.training`): windowed epoch time and memory vs videos and vs ``T``.
 - ``temporal_models`` (:mod:`.temporal`): per temporal model a training step and whole-video inference
   on 1,000 / 5,000 / 20,000 frames, time and peak memory as ratios to MS-TCN.
@@ -65,6 +65,7 @@ class Context:
     tiny_batches: tuple = (1, 2, 4)
     tiny_reps: int = 5
     base_reps: int = 2  # 0 = skip VideoMAE-base on CPU
+    base_batches: tuple = (1, 4)  # VideoMAE-base clips per forward pass on CPU: the clip batch default's measurement
     gpu_batches: tuple = (1, 2, 4, 8, 16, 32)
     gpu_reps: int = 10
     scale_videos: tuple = (3, 6, 12)
@@ -72,9 +73,11 @@ class Context:
     scale_T_videos: int = 6
     extract_reps: int = 2
     base_videos: int = 2  # VideoMAE-base epochs on this many demo videos; 0 = skip
-    long_frames: tuple = (1000, 4000)  # predict on synthetic videos of these lengths
-    long_size: tuple = (320, 240)
+    long_minutes: tuple = (2, 20, 60)  # extract and predict synthetic videos of these lengths (25 fps)
+    long_size: tuple = (64, 48)
+    eval_reps: int = 3  # evaluate now vs with the imports it paid before, interleaved pairs
     real_max_pixels: int = 0  # extraction section: real videos up to this many pixels a frame (0 = all)
+    quick: bool = False
     runs: dict = field(default_factory=dict)  # the two-stage section's runs, for the serving section
     temporal_T: tuple = (1000, 5000, 20000)  # temporal_models: whole-video lengths
     temporal_dim: int = 2048  # temporal_models: feature width (I3D)
@@ -88,11 +91,13 @@ class Context:
             work, num_videos=3, img_size=112, loader_T=(120,), loader_windows=2, loader_reps=1, cache_epochs=2,
             fit_kw=dict(img_size=64, train_T=60, val_T=60), matmul_n_cpu=512, matmul_n_gpu=4096,
             tiny_batches=(1,), tiny_reps=1, base_reps=0, gpu_batches=(1, 2), gpu_reps=2, scale_videos=(1, 2),
-            scale_T=(30, 60), scale_T_videos=2, extract_reps=1, base_videos=0, long_frames=(300,),
-            long_size=(96, 72), real_max_pixels=640 * 480, temporal_T=(200, 600), temporal_dim=32, temporal_reps=1,
+            scale_T=(30, 60), scale_T_videos=2, extract_reps=1, base_videos=0, long_minutes=(0.2,),
+            long_size=(64, 48), eval_reps=0, real_max_pixels=640 * 480, temporal_T=(200, 600), temporal_dim=32,
+            temporal_reps=1,
             temporal_sizes={**{m: dict(channels=8, layers=4, stages=2) for m in ("mstcn", "mstcn++", "asformer")},
                             "diffact": dict(channels=8, layers=4, decoder_channels=8, time_dim=16,
                                             sampling_timesteps=2)})
+        ctx.quick = quick
         ctx.demo = make_demo_data(work / "demo_data", num_videos=ctx.num_videos)
         return ctx
 

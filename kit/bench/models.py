@@ -64,6 +64,20 @@ def clip_throughput(run, make_input, batch: int, device, reps: int, warmup: int,
                 tflops=tflops, peak_tflops=peak_tflops, fraction_of_peak=tflops / peak_tflops)
 
 
+def clip_batch_note(rows: list[dict], device: str) -> str:
+    """What the rows of one model say about the default clips per forward pass on ``device``."""
+    from kit.features.extract import CLIP_BATCH
+
+    best = max(r["clips_s"] for r in rows)
+    enough = min(r["batch"] for r in rows if r["clips_s"] >= 0.9 * best)
+    by = {r["batch"]: r for r in rows}
+    one, top = by[min(by)], by[max(by)]
+    return (f"Clip batch on {device}: the smallest batch within 90 % of the best clips/s is {enough}; batch "
+            f"{top['batch']} vs {one['batch']}: {top['clips_s'] / one['clips_s']:.2f}x the clips/s for "
+            f"{top['peak_mem_mb']:.0f} vs {one['peak_mem_mb']:.0f} MiB of activations. The kit's default "
+            f"(kit.features.extract.CLIP_BATCH) is {CLIP_BATCH[device]} on {device}.")
+
+
 def videomae_base():
     """VideoMAE-base from ``VideoMAEConfig()`` defaults with RANDOM weights (seed 0; no download)."""
     from transformers import VideoMAEConfig, VideoMAEModel
@@ -97,11 +111,13 @@ def bench_backbone(ctx) -> dict:
         bb = Backbone(VideoMAEEncoder(model, None), name="videomae", source="VideoMAEConfig()", identity="random",
                       mean=IMAGENET_MEAN, std=IMAGENET_STD, resize=make_resize(224, "crop"), num_frames=16,
                       mode="tokens", freeze=True, random_init=True)
-        r = clip_throughput(bb.embed, frames, 1, "cpu", ctx.base_reps, 1, count["flops"], peak)
-        rows.append(dict(model=f"videomae-base (random, {config._attn_implementation})", device="cpu",
-                         dtype="float32", **r))
-        notes.append(f"VideoMAE-base on CPU: batch 1, {ctx.base_reps} timed clip(s) after one warm-up clip; "
-                     f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters.")
+        for b in ctx.base_batches:
+            r = clip_throughput(bb.embed, frames, b, "cpu", ctx.base_reps, 1, count["flops"], peak)
+            rows.append(dict(model=f"videomae-base (random, {config._attn_implementation})", device="cpu",
+                             dtype="float32", **r))
+        notes.append(f"VideoMAE-base on CPU: batches {ctx.base_batches}, {ctx.base_reps} timed batch(es) after one "
+                     f"warm-up; {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters.")
+        notes.append(clip_batch_note([r for r in rows if r["model"].startswith("videomae")], "cpu"))
         del model, bb
     else:
         notes.append("VideoMAE-base on CPU: skipped in --quick mode (tiny only).")
@@ -156,6 +172,8 @@ def bench_gpu(ctx, flops: float, device: str = "cuda") -> dict:
             break
     model = None  # frees the weights for what runs next
     torch.cuda.empty_cache()
+    if rows:
+        notes.append(clip_batch_note(rows, "cuda"))
     return dict(rows=rows, notes=notes, device=name, matmul_bf16_tflops=peak)
 
 

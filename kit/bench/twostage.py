@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -191,10 +192,10 @@ def _subset(ctx, n: int) -> Path:
     return data
 
 
-def long_video(path: Path, frames: int, size: tuple[int, int]) -> Path:
+def long_video(path: Path, frames: int, size: tuple[int, int], fps: float = 25.0) -> Path:
     """A synthetic video of ``frames`` frames (moving shapes on a gradient), written with OpenCV."""
     w, h = size
-    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (w, h))
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
     yy, xx = np.mgrid[0:h, 0:w]
     for f in range(frames):
         img = np.stack([(xx + f) % 256, (yy + 2 * f) % 256, np.full_like(xx, (3 * f) % 256)], -1).astype(np.uint8)
@@ -206,33 +207,104 @@ def long_video(path: Path, frames: int, size: tuple[int, int]) -> Path:
 
 def bench_serving(ctx) -> dict:
     rows = []
+    threads = torch_threads()
     t_import, _ = _python("import kit.results.evaluate")
-    for pipeline, run in ctx.runs.items():
+    runs = ctx.runs or {"whole_video": _memory_run(ctx)}
+    for pipeline, run in runs.items():
         secs, proc = _python(KIT, "evaluate", "--run", str(run), "--split", "val")
-        rows.append(dict(what=f"evaluate, {pipeline} run", frames=0, seconds=secs, import_s=t_import,
-                         backbone_built=float("Using the tiny backbone" in proc.stderr), peak_rss_mb=_rss(proc),
-                         rise_mb=0.0, whole_video_mb=0.0))
-    run = ctx.runs["whole_video"]
-    cfg = RunConfig.load(run / "config.json")
+        rows.append(_serving_row(f"evaluate, {pipeline} run", 0, secs, proc, import_s=t_import))
+    # evaluate now against evaluate plus the imports it paid before #27 (sklearn's metrics, matplotlib through
+    # kit.results.barcode), interleaved in fresh processes: the same machine, the same load
+    run, before, after = runs["whole_video"], [], []
+    for _ in range(ctx.eval_reps):
+        after.append(_python(KIT, "evaluate", "--run", str(run), "--split", "val"))
+        before.append(_python(BEFORE + KIT, "evaluate", "--run", str(run), "--split", "val"))
+    for name, got in (("evaluate now (median)", after), ("evaluate + sklearn, matplotlib: before #27 (median)", before)):
+        if got:
+            rows.append(_serving_row(name, 0, sorted(g[0] for g in got)[len(got) // 2], got[0][1]))
+    b, a = (sorted(g[0] for g in x)[len(x) // 2] if x else float("nan") for x in (before, after))
+    run = runs["whole_video"] if ctx.quick else _memory_run(ctx)  # quick: the two-stage run, no extra fit
     base = _rss(_python("import kit.results.predict")[1])
     w, h = ctx.long_size
-    for n in ctx.long_frames:
-        video = long_video(ctx.work / f"long_{n}.mp4", n, ctx.long_size)
-        secs, proc = _python(KIT, "predict", "--run", str(run), str(video), "--out", str(ctx.work / f"pred_{n}"))
-        peak = _rss(proc)
-        rows.append(dict(what=f"predict, {n} frames {w}x{h}", frames=n, seconds=secs, import_s=0.0,
-                         backbone_built=float("Using the tiny backbone" in proc.stderr), peak_rss_mb=peak,
-                         rise_mb=peak - base, whole_video_mb=n * h * w * 3 / 2**20))
-    notes = [f"evaluate: `python -m kit evaluate --split val` in a fresh process on each run of the two-stage "
-             f"section; import_s: a process that only imports kit.results.evaluate ({t_import:.1f} s). "
-             "backbone_built: whether the tiny backbone was loaded (its warning in the log).",
-             f"predict: a synthetic mp4v video through `python -m kit predict` in a fresh process (the whole_video "
-             f"run, img_size {cfg.img_size}); peak_rss_mb: the process's peak resident memory; rise_mb: minus the "
-             f"peak of a process that only imports kit.results.predict ({base:.0f} MiB); whole_video_mb: the video "
-             "decoded whole, uint8 at its size, what holding it would cost. A rise that does not grow with the "
-             "frames is bounded memory."]
+    peaks: dict[str, list[float]] = {}
+    for minutes in ctx.long_minutes:
+        n = int(round(minutes * 60 * LONG_FPS))
+        video = long_video(ctx.work / f"long_{n}.mp4", n, ctx.long_size, LONG_FPS)
+        poses = ctx.work / f"poses_{n}"
+        poses.mkdir(exist_ok=True)
+        np.save(poses / f"{video.stem}.npy", _keypoints(n))
+        secs, proc = _python(EXTRACT, str(run), str(video))  # into the run's store: predict below finds it current
+        rows.append(_serving_row(f"extract, {minutes:g} min {w}x{h}", n, secs, proc, base=base, size=(w, h)))
+        peaks.setdefault("extract", []).append(rows[-1]["peak_rss_mb"])
+        for label, extra in (("no keypoints", []), ("keypoints", ["--poses", str(poses)])):
+            secs, proc = _python(KIT, "predict", "--run", str(run), str(video), "--out",
+                                 str(ctx.work / f"pred_{n}_{len(extra)}"), *extra)
+            rows.append(_serving_row(f"predict, {minutes:g} min, {label}", n, secs, proc, base=base, size=(w, h)))
+            peaks.setdefault(f"predict, {label}", []).append(rows[-1]["peak_rss_mb"])
+    spread = {k: max(v) - min(v) for k, v in peaks.items()}
+    notes = [f"Fresh processes, {threads}; the load average is in the header (a shared machine: timings are noisy, "
+             "memory is not).",
+             f"evaluate: `python -m kit evaluate --split val` on each run of the two-stage section (else on the small "
+             f"run below); import_s: a process that only imports kit.results.evaluate ({t_import:.1f} s). "
+             "backbone_built: the tiny backbone was loaded; heavy_imports: sklearn and matplotlib modules loaded "
+             f"by the end (0 now). Before/after: {ctx.eval_reps} interleaved pair(s) (none in --quick), medians: {b:.2f} s "
+             f"with the imports evaluate paid before #27, {a:.2f} s now ({b / max(a, 1e-9):.2f}x).",
+             f"extract / predict: synthetic mp4v videos of {', '.join(f'{m:g}' for m in ctx.long_minutes)} min at "
+             f"{LONG_FPS:g} fps, {w}x{h} (small frames: memory does not depend on the frame size past decoding), through "
+             f"a small whole-video run (tiny backbone, {MEMORY_RUN['img_size']} px, use_pose; --quick: the two-stage "
+             "run). extract: the run's "
+             "features of the video in a fresh process; predict: `python -m kit predict` in a fresh process on the "
+             "now current features, without and with --poses (synthetic keypoints). peak_rss_mb: the process's peak "
+             f"resident memory (VmHWM); rise_mb: minus a process that only imports kit.results.predict ({base:.0f} MiB);"
+             " whole_video_mb: the video decoded whole, uint8.",
+             "Spread of the peaks across lengths (goal < 150 MiB): " + ", ".join(f"{k} {v:.0f} MiB"
+                                                                                for k, v in spread.items()) + "."]
     return dict(title="Evaluate and predict: startup on extracted features, memory on long videos", rows=rows,
-                notes=notes, summary={})
+                notes=notes, summary=dict(peak_spread_mb=spread, evaluate_before_s=b, evaluate_after_s=a))
+
+
+LONG_FPS = 25.0
+MEMORY_RUN = dict(backbone="tiny", img_size=32, epochs=1, tcn_channels=64, use_pose=True, seed=0)
+BEFORE = "import sklearn.metrics, kit.results.barcode\n"  # what kit.results.evaluate imported before #27
+EXTRACT = ("import sys\nfrom kit.data.inputs import video_records\nfrom kit.temporal.trained import TrainedRun\n"
+           "TrainedRun(sys.argv[1], 'last').features_of(video_records([sys.argv[2]]))\n")
+HEAVY = ("sklearn", "matplotlib")
+
+
+def torch_threads() -> str:
+    """The thread setting of the fresh processes, as every figure states it."""
+    import os
+
+    import torch
+
+    return (f"torch threads {torch.get_num_threads()} (OMP_NUM_THREADS in the children), OMP_WAIT_POLICY "
+            f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}")
+
+
+def _memory_run(ctx) -> Path:
+    """A small whole-video run with a pose branch on the demo data (once per bench run)."""
+    run = ctx.work / "memory_run" / "bench"
+    if not (run / "last.pt").is_file():
+        from kit.temporal.train import fit
+
+        fit(RunConfig(data_root=str(ctx.demo), output_dir=str(run.parent), run_name="bench", **MEMORY_RUN))
+    return run
+
+
+def _keypoints(n: int) -> np.ndarray:
+    """(n, 17, 3) synthetic keypoints: a skeleton drifting across the frame, every joint seen."""
+    t = np.arange(n, dtype=np.float32)[:, None]
+    xy = np.stack([10 + np.arange(17) * 2 + 5 * np.sin(t / 30), 20 + np.arange(17) + 3 * np.cos(t / 40)], -1)
+    return np.concatenate([xy, np.ones((n, 17, 1))], -1).astype(np.float32)
+
+
+def _serving_row(what: str, frames: int, secs: float, proc, import_s: float = 0.0, base: float = 0.0,
+                 size: tuple[int, int] = (0, 0)) -> dict:
+    peak = _rss(proc)
+    return dict(what=what, frames=frames, seconds=secs, import_s=import_s,
+                backbone_built=float("Using the tiny backbone" in proc.stderr), peak_rss_mb=peak,
+                rise_mb=peak - base if base else 0.0, heavy_imports=float(_heavy(proc)),
+                whole_video_mb=frames * size[0] * size[1] * 3 / 2**20)
 
 
 KIT = "import runpy, sys; sys.argv = ['kit'] + sys.argv[1:]; runpy.run_module('kit', run_name='__main__', alter_sys=True)"
@@ -244,14 +316,25 @@ def _python(code: str, *args: str) -> tuple[float, subprocess.CompletedProcess]:
     The peak is ``VmHWM`` of ``/proc/self/status``, this process's own address space: ``ru_maxrss`` would
     not do, since Linux carries it across ``exec`` from the forked copy of the (large) bench process.
     """
-    wrapped = ("import atexit, re\natexit.register(lambda: print('PEAK_RSS_KB', re.search(r'VmHWM:\\s+(\\d+)', "
-               "open('/proc/self/status').read()).group(1), flush=True))\n" + code)
+    wrapped = ("import atexit, re, sys\natexit.register(lambda: print('PEAK_RSS_KB', re.search(r'VmHWM:\\s+(\\d+)', "
+               "open('/proc/self/status').read()).group(1), 'HEAVY', sum(m.split('.')[0] in "
+               f"{HEAVY!r} for m in list(sys.modules)), flush=True))\n" + code)
+    import torch
+
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))  # the bench's --threads, stated in notes
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", wrapped, *args], cwd=project_root(), capture_output=True, text=True,
-                          timeout=1800)
+                          timeout=1800, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{code[:60]} {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-1500:]}")
     return time.perf_counter() - t0, proc
+
+
+def _heavy(proc: subprocess.CompletedProcess) -> int:
+    for line in proc.stdout.splitlines():
+        if line.startswith("PEAK_RSS_KB"):
+            return int(line.split()[3])
+    return -1
 
 
 def _rss(proc: subprocess.CompletedProcess) -> float:

@@ -45,6 +45,35 @@ def load_features(path: str | Path, num_frames: int | None = None) -> np.ndarray
     return a
 
 
+def load_feature_columns(path: str | Path, start: int, stop: int, step: int = 1,
+                         num_frames: int | None = None) -> np.ndarray:
+    """Columns ``start:stop:step`` of one video's ``(D, T)`` features as float32, read through a memory
+    map that is closed before returning: the rest of the file is never loaded (long videos in chunks).
+
+    Checked like :func:`load_features` (2-D, at least ``num_frames`` columns, finite in the columns read;
+    frame numbers in errors are the file's).
+
+    Shapes:
+        returns: (D, ceil((stop - start) / step))
+    """
+    path = Path(path)
+    try:
+        a = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError.of([problem(path, f"not a readable .npy array ({e})", "run validate_mstcn on the "
+                                    "dataset folder: it says what is wrong with the file")]) from None
+    if a.ndim != 2 or (num_frames is not None and a.shape[1] < num_frames):
+        del a
+        return load_features(path, num_frames)  # raises the loader's error
+    out = np.array(a[:, start:stop:step], dtype=np.float32)  # (D, l): a copy, nothing of the map kept
+    del a  # unmapped: pages read so far leave this process's resident memory
+    bad = np.flatnonzero(~np.isfinite(out).all(0))
+    if len(bad):
+        raise DataError.of([problem(path, f"NaN or inf in frame(s) {(start + step * bad[:5]).tolist()} (columns of the "
+                                    "(D, T) array)", "re-extract the features of this video")])
+    return out
+
+
 # --- checks that never load a whole array (the layout's reader and validation) ---------------
 def _npy_header(path: Path, problems: list[dict]) -> tuple[tuple[int, int], np.dtype] | None:
     """``((rows, cols), dtype)`` from the header alone; None (and a problem) for anything but a 2-D float .npy."""

@@ -65,6 +65,23 @@ def write_result(path: str | Path, labels: Sequence[str]) -> None:
     Path(path).write_text(RESULT_HEADER + "\n" + " ".join(map(str, labels)))
 
 
+def mstcn_labels(labels: Sequence[str]) -> list[str]:
+    """Class names as MS-TCN's result file can hold them: whitespace becomes ``_``.
+
+    Raises ``ValueError`` when two classes would become the same name (e.g. "pour milk" and "pour_milk").
+    """
+    labels = [str(x) for x in labels]
+    renamed = {x: "_".join(x.split()) for x in set(labels)}
+    clash = {}
+    for old, new in renamed.items():
+        clash.setdefault(new, set()).add(old)
+    bad = {new: sorted(olds) for new, olds in clash.items() if len(olds) > 1}
+    if bad:
+        raise ValueError(f"classes {bad} all become the same name in MS-TCN's result file (spaces -> '_'): "
+                         "rename one of them")
+    return [renamed[x] for x in labels]
+
+
 def read_result(path: str | Path) -> list[str]:
     """The per-frame labels of an MS-TCN result file (the inverse of :func:`write_result`)."""
     path = Path(path)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -33,7 +33,7 @@ BACKENDS = ("auto", "pyav", "opencv")
 
 
 def iter_frames(path: str | Path, resize: Resize | None = None, start: int = 0, stop: int | None = None,
-                backend: str = "auto") -> Iterator[np.ndarray]:
+                backend: str = "auto", keep: Callable[[int], bool] | None = None) -> Iterator[np.ndarray | None]:
     """Frames ``start .. stop - 1`` of a video in order, from ONE sequential decoding pass.
 
     Each frame is decoded once and the generator holds one frame at a time (memory does not grow
@@ -47,9 +47,13 @@ def iter_frames(path: str | Path, resize: Resize | None = None, start: int = 0, 
         stop: one past the last frame; None = the end of the video.
         backend: ``auto`` (PyAV when installed and :func:`pyav_agrees` on this file, else OpenCV),
             ``pyav`` or ``opencv``.
+        keep: ``frame index -> bool``; frames it rejects are decoded and counted but yielded as
+            None, neither colour-converted nor resized (extraction's clips use every
+            ``frame_step``-th frame: converting the others is wasted). None keeps every frame.
 
     Returns:
-        an iterator of uint8 RGB frames ``(h, w, 3)``, or ``(S, S, 3)`` with ``resize``. File
+        an iterator of uint8 RGB frames ``(h, w, 3)``, or ``(S, S, 3)`` with ``resize`` (None for
+        frames ``keep`` rejects). File
         problems (missing, empty, not a video, range) raise here, before the first frame.
 
     Raises:
@@ -74,7 +78,11 @@ def iter_frames(path: str | Path, resize: Resize | None = None, start: int = 0, 
     if backend == "pyav" and _import_av() is None:
         raise ImportError("iter_frames(backend='pyav') needs PyAV: pip install 'av>=12' (or use backend='auto')")
     use_av = backend == "pyav" or (backend == "auto" and pyav_agrees(path))
-    return (_iter_pyav if use_av else _iter_opencv)(path, resize, int(start), stop, n)
+    return (_iter_pyav if use_av else _iter_opencv)(path, resize, int(start), stop, n, keep or _every)
+
+
+def _every(i: int) -> bool:
+    return True
 
 
 def pyav_agrees(path: str | Path) -> bool:
@@ -129,7 +137,8 @@ def _pyav_disagreement(path: Path, n: int) -> str:
     return "" if same else f"PyAV's first {k} frames differ from OpenCV's"
 
 
-def _iter_pyav(path: Path, resize: Resize | None, start: int, stop: int, n: int) -> Iterator[np.ndarray]:
+def _iter_pyav(path: Path, resize: Resize | None, start: int, stop: int, n: int,
+               keep: Callable[[int], bool]) -> Iterator[np.ndarray | None]:
     av = _import_av()
     try:
         container = av.open(str(path))
@@ -148,7 +157,9 @@ def _iter_pyav(path: Path, resize: Resize | None, start: int, stop: int, n: int)
         for i, frame in enumerate(itertools.islice(frames, stop)):
             DECODE_STATS["iter_decoded"] += 1
             decoded = i + 1
-            if i >= start:
+            if i >= start and not keep(i):
+                yield None
+            elif i >= start:
                 rgb = to_rgb.reformat(frame, format="rgb24").to_ndarray()  # (h, w, 3): OpenCV's conversion
                 rgb = np.ascontiguousarray(rgb)  # rows may be padded (340 px: 1056 bytes): as OpenCV's arrays
                 DECODE_STATS["iter_converted"] += 1
@@ -168,17 +179,20 @@ def _iter_pyav(path: Path, resize: Resize | None, start: int, stop: int, n: int)
                                 "OpenCV (or pass backend='opencv')")])
 
 
-def _iter_opencv(path: Path, resize: Resize | None, start: int, stop: int, n: int) -> Iterator[np.ndarray]:
+def _iter_opencv(path: Path, resize: Resize | None, start: int, stop: int, n: int,
+                 keep: Callable[[int], bool]) -> Iterator[np.ndarray | None]:
     cap = _open(path)
     DECODE_STATS["iter_opencv"] += 1
     try:
         for i in range(stop):
-            ok, bgr = (cap.grab(), None) if i < start else cap.read()
+            ok, bgr = (cap.grab(), None) if i < start or not keep(i) else cap.read()  # grab: decode, no copy out
             if not ok:
                 raise DataError.of([problem(path, f"frame {i} does not decode (the file is damaged or ends "
                                             "early)", "re-encode the video, or remove it and its CSV")])
             DECODE_STATS["iter_decoded"] += 1
-            if i >= start:
+            if i >= start and bgr is None:
+                yield None
+            elif i >= start:
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)  # (h, w, 3)
                 DECODE_STATS["iter_converted"] += 1
                 yield rgb if resize is None else resize(rgb)

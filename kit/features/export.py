@@ -25,7 +25,7 @@ from kit.features.extract import ensure_features
 log = logging.getLogger("kit")
 
 
-def export_dataset(cfg: RunConfig, out: str | Path, folds: int = 0, unlabeled_as: str = "", batch_size: int = 8,
+def export_dataset(cfg: RunConfig, out: str | Path, folds: int = 0, unlabeled_as: str = "", batch_size: int | None = None,
                    device=None, progress: bool = True) -> Path:
     """Extracts what is missing, then writes the MS-TCN layout of ``cfg``'s data into ``out``.
 

@@ -1,7 +1,7 @@
 """Whole-video feature extraction: each video decoded once, each clip embedded once, per-frame features out.
 
-For every video: ONE sequential decode pass (``kit.data.stream.iter_frames``, frames given the
-backbone's geometry as they are decoded), clips of ``num_frames`` frames every ``frame_step`` frames
+For every video: ONE sequential decode pass (``kit.data.stream.iter_frames``, the frames clips use
+given the backbone's geometry as they are decoded, the others decoded only), clips of ``num_frames`` frames every ``frame_step`` frames
 tiling the video (``Backbone.clip_starts``), batches of ``batch_size`` clips through the backbone,
 then the clips' vectors spread to one column per frame (``Backbone.spread``) and written as
 ``<stem>.npy`` ``(D, L)`` into a :class:`kit.features.store.FeatureStore`. A decoding thread keeps the
@@ -38,6 +38,17 @@ from kit.features.store import FeatureStore, write_info
 
 log = logging.getLogger("kit")
 CHUNK = 4096  # frames per write of the output array
+
+
+# Clips per forward pass by device (kit bench, backbone section): on a CPU a batch of 4 VideoMAE-base clips
+# needs about 4x the activations of 1 for no measured speed gain; a GPU needs batches to fill it.
+CLIP_BATCH = {"cpu": 1, "cuda": 8}
+
+
+def clip_batch_for(device: str | torch.device | None = None) -> int:
+    """The default clips per forward pass on ``device`` (default: CUDA when available, else CPU)."""
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return CLIP_BATCH.get(device.type, CLIP_BATCH["cuda"])
 
 
 def mixed_precision(choice: str) -> str:
@@ -94,7 +105,7 @@ class Extracted:
     skipped: bool  # features were current
 
 
-def extract(records: Iterable[VideoRecord], backbone: Backbone, store: FeatureStore, *, batch_size: int = 8,
+def extract(records: Iterable[VideoRecord], backbone: Backbone, store: FeatureStore, *, batch_size: int | None = None,
             dtype: str = "float16", device: str | torch.device | None = None, progress: bool = True,
             rank: int = 0, world: int = 1) -> list[Extracted]:
     """Extracts every video whose features in ``store`` are not current; this process does ``rank::world``.
@@ -103,10 +114,11 @@ def extract(records: Iterable[VideoRecord], backbone: Backbone, store: FeatureSt
         records: the videos (``VideoRecord``s with a ``video_path``).
         backbone: frozen; moved to ``device`` (default CUDA when available).
         store: where ``<stem>.npy`` and ``<stem>.json`` go (its manifest is created if needed).
-        batch_size: clips per forward pass.
+        batch_size: clips per forward pass (None: :func:`clip_batch_for` the device).
         dtype: ``float16`` or ``float32`` for the stored arrays.
     """
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    batch_size = batch_size or clip_batch_for(device)
     backbone.to(device).eval()
     store.init(_manifest_backbone(backbone), dtype)
     mine = [r for i, r in enumerate(records) if i % world == rank]
@@ -134,10 +146,11 @@ def extract(records: Iterable[VideoRecord], backbone: Backbone, store: FeatureSt
 
 @torch.no_grad()
 def extract_video(backbone: Backbone, video_path: str | Path, store: FeatureStore, stem: str, *,
-                  batch_size: int = 8, dtype: str = "float16", device: torch.device | None = None,
+                  batch_size: int | None = None, dtype: str = "float16", device: torch.device | None = None,
                   bar=None) -> dict:
     """One video: decode once, embed its clips, write ``<stem>.npy`` ``(D, L)`` and its sidecar."""
     device = device or next(backbone.parameters()).device
+    batch_size = batch_size or clip_batch_for(device)
     meta = probe_video(video_path)
     t0 = time.perf_counter()
     points: list[torch.Tensor] = []  # (B, K, D) per batch, on the CPU
@@ -178,12 +191,15 @@ def _clips(video_path, backbone: Backbone, bar) -> Iterator[tuple[np.ndarray, in
     last frame (``Backbone.clip_frames``).
     """
     F, step, span = backbone.num_frames, backbone.frame_step, backbone.span
+    L = probe_video(video_path).num_frames
     kept: list[np.ndarray] = []
     last, n = None, 0
-    for last in _prefetch(iter_frames(video_path, backbone.resize)):
+    # only the frames clips use are converted and resized: every step-th, and the last (it pads the last clip)
+    for frame in _prefetch(iter_frames(video_path, backbone.resize, keep=lambda i: i % step == 0 or i == L - 1)):
         off = n % span
+        last = frame if frame is not None else last
         if off % step == 0:
-            kept.append(last)
+            kept.append(frame)
         n += 1
         if bar is not None:
             bar.update(1)
@@ -201,15 +217,23 @@ def _write(store: FeatureStore, stem: str, backbone: Backbone, points: torch.Ten
     """Spreads the clips' vectors to ``(D, L)`` chunk by chunk into the store's partial file."""
     partial = store.partial(stem)
     partial.unlink(missing_ok=True)  # left by a killed run: ours, redone
-    out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.dtype(dtype), shape=(backbone.feature_dim, L))
-    for a in range(0, L, CHUNK):
-        b = min(L, a + CHUNK)
-        rows = backbone.spread(points, L, a, b)  # (b - a, D) float32
-        if dtype == "float16" and rows.abs().max() > 65504:
-            raise OverflowError(f"{stem}: features exceed float16's range; extract with feature_dtype='float32'")
-        out[:, a:b] = rows.T.numpy()  # (D, b - a)
-    out.flush()
-    del out
+    D, dt = backbone.feature_dim, np.dtype(dtype)
+    # Plain writes, not a memory map: a written map's pages count in this process's resident memory
+    # (D x L values: 166 MB for an hour at 30 fps, D = 768, float16); the page cache holds them instead.
+    with open(partial, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dt), "fortran_order": False,
+                                                 "shape": (D, L)})
+        head = f.tell()
+        f.truncate(head + D * L * dt.itemsize)
+        for a in range(0, L, CHUNK):
+            b = min(L, a + CHUNK)
+            rows = backbone.spread(points, L, a, b)  # (b - a, D) float32
+            if dtype == "float16" and rows.abs().max() > 65504:
+                raise OverflowError(f"{stem}: features exceed float16's range; extract with feature_dtype='float32'")
+            cols = rows.T.numpy().astype(dt)  # (D, b - a)
+            for d in range(D):  # row d of the (D, L) array, columns a .. b - 1
+                f.seek(head + (d * L + a) * dt.itemsize)
+                f.write(cols[d].tobytes())
 
 
 def _prefetch(frames: Iterator[np.ndarray], depth: int = 64) -> Iterator[np.ndarray]:
@@ -254,7 +278,7 @@ def _manifest_backbone(backbone: Backbone) -> dict:
 
 
 def ensure_features(cfg: RunConfig, records: list[VideoRecord], output_dir: str | Path | None = None,
-                    device: str | torch.device | None = None, batch_size: int = 8, progress: bool = True,
+                    device: str | torch.device | None = None, batch_size: int | None = None, progress: bool = True,
                     backbone: Backbone | None = None) -> tuple[FeatureStore, Backbone, list[Extracted]]:
     """The store holding current features of ``records`` for ``cfg``'s backbone, extracting what is missing.
 
@@ -276,7 +300,7 @@ def ensure_features(cfg: RunConfig, records: list[VideoRecord], output_dir: str 
     return store, backbone, done
 
 
-def extract_dataset(cfg: RunConfig, batch_size: int = 8, device: str | torch.device | None = None,
+def extract_dataset(cfg: RunConfig, batch_size: int | None = None, device: str | torch.device | None = None,
                     progress: bool = True) -> tuple[FeatureStore, list[Extracted]]:
     """Features of every video of ``cfg``'s data (all splits) with ``cfg``'s backbone: ``python -m kit extract``.
 

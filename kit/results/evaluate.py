@@ -28,10 +28,9 @@ import torch
 
 from kit.config import CHECKPOINTS, cli_path, positive_int
 from kit.data.labels import unseen_labels
-from kit.data.mstcn import write_result
+from kit.data.mstcn import mstcn_labels, write_result
 from kit.errors import ConfigError, RunMissing
 from kit.files import read_json, write_json
-from kit.results.labelling import mstcn_labels
 from kit.temporal.metrics import confusion, per_class_report, task_metrics
 from kit.data.dataset import dataset_format, run_records
 from kit.temporal.runs import latest_run

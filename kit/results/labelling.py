@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from kit.data.mstcn import write_result
+from kit.data.mstcn import mstcn_labels, write_result  # noqa: F401  (mstcn_labels re-exported)
 from kit.data.video import probe_video
 from kit.files import atomic_path
 from kit.log import log
@@ -123,23 +123,6 @@ def read_frame_table(path: str | Path) -> pd.DataFrame:
     """A ``<stem>.csv`` written by :func:`write_video_outputs`, class names kept as written
     (pandas would otherwise read classes named "NA" or "None" as missing)."""
     return pd.read_csv(path, keep_default_na=False, na_filter=False)
-
-
-def mstcn_labels(labels: Sequence[str]) -> list[str]:
-    """Class names as MS-TCN's result file can hold them: whitespace becomes ``_``.
-
-    Raises ``ValueError`` when two classes would become the same name (e.g. "pour milk" and "pour_milk").
-    """
-    labels = [str(x) for x in labels]
-    renamed = {x: "_".join(x.split()) for x in set(labels)}
-    clash = {}
-    for old, new in renamed.items():
-        clash.setdefault(new, set()).add(old)
-    bad = {new: sorted(olds) for new, olds in clash.items() if len(olds) > 1}
-    if bad:
-        raise ValueError(f"classes {bad} all become the same name in MS-TCN's result file (spaces -> '_'): "
-                         "rename one of them")
-    return [renamed[x] for x in labels]
 
 
 def output_paths(out_dir: str | Path, stem: str, overlay: bool = False) -> dict[str, Path]:

@@ -171,13 +171,12 @@ def macro_f1(preds: Sequence, gts: Sequence) -> float:
     lowers the precision of no class, only the F1 of the classes whose frames it took). Ground-truth
     classes the model never saw in training (``UNSEEN``) count like any other: they score 0.
     """
-    from sklearn.metrics import f1_score
-
     pairs = _clean(preds, gts)
     if not pairs:
         return float("nan")
     p, g = (np.concatenate(x) for x in zip(*pairs))
-    return 100.0 * float(f1_score(g, p, labels=np.unique(g), average="macro", zero_division=0))
+    tp, pred_n, true_n = _counts(p, g, np.unique(g))
+    return 100.0 * float(np.mean(2.0 * tp / (pred_n + true_n)))  # support > 0: never 0 / 0
 
 
 def edit_score(preds: Sequence, gts: Sequence, background: Sequence = ()) -> float:
@@ -223,20 +222,23 @@ def segment_metrics(preds: Sequence, gts: Sequence, background: Sequence = ()) -
 
 def confusion(preds: Sequence, gts: Sequence, labels: Sequence | None = None) -> np.ndarray:
     """Frame counts, rows = ground truth, columns = prediction, in the order of ``labels``
-    (scikit-learn's ``confusion_matrix``; default: the sorted classes present)."""
-    from sklearn.metrics import confusion_matrix
-
+    (what scikit-learn's ``confusion_matrix`` gives, in numpy; default: the sorted classes present).
+    Frames whose truth or prediction is not in ``labels`` are left out."""
     pairs = _clean(preds, gts)
     if not pairs:
         n = 0 if labels is None else len(labels)
         return np.zeros((n, n), dtype=np.int64)
     p, g = (np.concatenate(x) for x in zip(*pairs))
-    return confusion_matrix(g, p, labels=labels)
+    labels = np.union1d(g, p) if labels is None else np.asarray(labels)
+    n = len(labels)
+    gi, pi = _positions(g, labels), _positions(p, labels)
+    both = (gi >= 0) & (pi >= 0)
+    return np.bincount(gi[both] * n + pi[both], minlength=n * n).reshape(n, n).astype(np.int64)  # (C, C)
 
 
 def per_class_report(preds: Sequence, gts: Sequence, labels: Sequence | None = None,
                      class_names: Sequence[str] | None = None):
-    """Precision, recall and F1 per class (scikit-learn's ``classification_report``), in percent.
+    """Precision, recall and F1 per class (as scikit-learn's ``classification_report``), in percent.
 
     Rows: one per class (named by ``class_names`` when given); columns ``precision, recall,
     f1-score, support``. No average rows: the kit's one macro-F1 is :func:`macro_f1` (over the
@@ -244,7 +246,6 @@ def per_class_report(preds: Sequence, gts: Sequence, labels: Sequence | None = N
     split would be a second, different number.
     """
     import pandas as pd
-    from sklearn.metrics import classification_report
 
     pairs = _clean(preds, gts)
     if not pairs:
@@ -252,13 +253,37 @@ def per_class_report(preds: Sequence, gts: Sequence, labels: Sequence | None = N
     p, g = (np.concatenate(x) for x in zip(*pairs))
     if labels is None and class_names is not None:
         labels = list(range(len(class_names))) if g.dtype.kind in "iu" else list(class_names)
-    report = classification_report(g, p, labels=labels, target_names=class_names,
-                                   output_dict=True, zero_division=0)
-    rows = {k: v for k, v in report.items() if isinstance(v, dict) and not k.endswith(" avg")}
-    df = pd.DataFrame(rows).T
-    df[["precision", "recall", "f1-score"]] *= 100.0
-    df["support"] = df["support"].astype(int)
-    return df
+    labels = np.union1d(g, p) if labels is None else np.asarray(labels)
+    names = [str(x) for x in (labels if class_names is None else class_names)]
+    if len(names) != len(labels):
+        raise ValueError(f"per_class_report: {len(labels)} labels but {len(class_names)} class_names")
+    tp, pred_n, true_n = _counts(p, g, labels)
+    precision, recall = _ratio(tp, pred_n), _ratio(tp, true_n)
+    f1 = _ratio(2.0 * tp, pred_n + true_n)  # = 2PR / (P + R); 0 where nothing was predicted or true
+    return pd.DataFrame({"precision": 100.0 * precision, "recall": 100.0 * recall, "f1-score": 100.0 * f1,
+                         "support": true_n.astype(int)}, index=names)
+
+
+def _positions(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Index of each value in ``labels`` (any order), -1 for values not in it."""
+    if len(labels) == 0:
+        return np.full(len(values), -1)
+    order = np.argsort(labels, kind="stable")
+    at = np.searchsorted(labels[order], values).clip(0, len(labels) - 1)
+    return np.where(labels[order][at] == values, order[at], -1)
+
+
+def _counts(p: np.ndarray, g: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per label: frames predicted right, frames predicted as it, frames truly it. ``(C,)`` each."""
+    n = len(labels)
+    gi, pi = _positions(g, labels), _positions(p, labels)
+    tp = np.bincount(gi[(gi >= 0) & (gi == pi)], minlength=n)
+    return tp, np.bincount(pi[pi >= 0], minlength=n), np.bincount(gi[gi >= 0], minlength=n)
+
+
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a / b`` with 0 where ``b`` is 0 (scikit-learn's ``zero_division=0``)."""
+    return np.divide(a, b, out=np.zeros(len(a)), where=b > 0)
 
 
 def task_metrics(preds: Sequence, gts: Sequence, class_names: Sequence[str] | None = None,

@@ -210,7 +210,8 @@ class MultiTaskModel(nn.Module):
         B, T, _ = visual.shape
         feats = [self.visual(visual)]  # (B, T, C)
         if self.pose is not None:
-            if pose is None:
+            # no sample has keypoints: zeros, exactly what the graph times has_pose = 0 gives, without running it
+            if pose is None or (has_pose is not None and not bool(has_pose.any())):
                 feats.append(visual.new_zeros(B, T, self.pose_dim))
             else:
                 if pose.shape[:2] != (B, T):

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from kit.data.contract import VideoRecord
-from kit.data.feature_files import load_features
+from kit.data.feature_files import load_feature_columns, load_features
 from kit.data.labels import IGNORE_INDEX, encode_labels
 
 
@@ -49,8 +49,8 @@ class SequenceDataset(torch.utils.data.Dataset):
         max_len: crop to at most this many frames (0 = whole videos); the crop is drawn anew each
             epoch from ``(seed, epoch, video)``.
 
-    Items: feats (L', D) float32, labels {task: (L',)}, pose (L', J, 3), has_pose (), mask (L',),
-    video_id, length (L').
+    Items: feats (L', D) float32, labels {task: (L',)}, pose (L', J, 3) or None (a video without
+    keypoints: no zeros are materialised), has_pose (), mask (L',), video_id, length (L').
     """
 
     def __init__(self, records: list[VideoRecord], vocab: dict[str, list[str]],
@@ -81,7 +81,7 @@ class SequenceDataset(torch.utils.data.Dataset):
         a, b = self._crop(v, n)
         x = torch.from_numpy(np.ascontiguousarray(feats[:, a:b].T, dtype=np.float32))  # (L', D)
         labels = {t: torch.from_numpy(lab[::sr][a:b].copy()) for t, lab in self._labels[v].items()}
-        pose = torch.zeros(b - a, self.num_joints, 3)
+        pose = None  # a video without keypoints carries nothing: the model's pose branch is skipped, not fed zeros
         if rec.keypoints is not None:
             pose = torch.from_numpy(np.ascontiguousarray(rec.keypoints[::sr][a:b], dtype=np.float32))
         return dict(feats=x, labels=labels, pose=pose, has_pose=torch.tensor(rec.keypoints is not None),
@@ -97,19 +97,47 @@ class SequenceDataset(torch.utils.data.Dataset):
 
 def collate_sequences(items: list[dict]) -> dict:
     """Pads whole videos to the longest: feats (B, L, D), labels {task: (B, L)} (IGNORE_INDEX past
-    each video's end), pose (B, L, J, 3), mask (B, L) False on padding, has_pose (B,)."""
+    each video's end), pose (B, L, J, 3) or None when no video of the batch has keypoints (zeros
+    for those without when some have), mask (B, L) False on padding, has_pose (B,)."""
     B, L = len(items), max(it["length"] for it in items)
-    D, J = items[0]["feats"].shape[1], items[0]["pose"].shape[1]
-    feats, pose = torch.zeros(B, L, D), torch.zeros(B, L, J, 3)
+    D = items[0]["feats"].shape[1]
+    posed = [it["pose"] for it in items if it["pose"] is not None]
+    feats = torch.zeros(B, L, D)
+    pose = torch.zeros(B, L, *posed[0].shape[1:]) if posed else None  # (B, L, J, 3)
     mask = torch.zeros(B, L, dtype=torch.bool)
     labels = {t: torch.full((B, L), IGNORE_INDEX, dtype=torch.long) for t in items[0]["labels"]}
     for b, it in enumerate(items):
         n = it["length"]
-        feats[b, :n], pose[b, :n], mask[b, :n] = it["feats"], it["pose"], True
+        feats[b, :n], mask[b, :n] = it["feats"], True
+        if it["pose"] is not None:
+            pose[b, :n] = it["pose"]
         for t, lab in it["labels"].items():
             labels[t][b, :n] = lab
     return dict(feats=feats, pose=pose, mask=mask, labels=labels, has_pose=torch.stack([it["has_pose"] for it in items]),
                 video_id=[it["video_id"] for it in items], length=torch.tensor([it["length"] for it in items]))
+
+
+# Frames (after sample_rate) of a long video's chunk, besides the receptive-field overlap on either side:
+# with MS-TCN's default halo (511) a chunk is about a 2-minute video at 25 fps, so a long video peaks where
+# a 2-minute one does (measured: kit bench, serving); never less than the halo, so the overlap costs <= 3x
+CHUNK = 2048
+# Modules whose outputs at frame t depend only on frames t - halo .. t + halo, halo from the Conv1d layers
+# (MS-TCN; the pose graph looks 1 frame back): a model made of nothing else can label a long video in chunks.
+_LOCAL = {"MultiTaskModel", "ActionOnlyModel", "TemporalConvNet", "_Stage", "_DilatedResidual", "PoseGraphEncoder",
+          "Sequential", "ModuleList", "Conv1d", "Linear", "LayerNorm", "Dropout", "Identity", "ReLU"}
+
+
+def receptive_halo(model: torch.nn.Module) -> int | None:
+    """Frames on each side that reach one output frame of ``model``, or None when unknown.
+
+    The sum over every ``Conv1d`` of ``dilation * (kernel - 1) / 2`` (an upper bound: stages and layers are
+    chained) plus 1 (the pose branch's motion term reads the previous frame). None for a model holding any
+    module outside a known set of frame-local ones (attention, recurrence: they see the whole sequence).
+    """
+    if any(type(m).__name__ not in _LOCAL for m in model.modules()):
+        return None
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv1d)]
+    return 1 + sum(m.dilation[0] * (m.kernel_size[0] - 1) // 2 for m in convs)
 
 
 @torch.no_grad()
@@ -129,17 +157,45 @@ def predict_sequences(model: torch.nn.Module, records: list[VideoRecord], vocab:
     if progress:
         from tqdm.auto import tqdm
         it = tqdm(it, desc="predict", unit="video", leave=False)
+    halo = receptive_halo(model)
     for i in it:
-        item, rec = ds[i], records[i]
-        batch = collate_sequences([item])
-        stages = model(batch["feats"].to(device), batch["pose"].to(device), batch["mask"].to(device),
-                       batch["has_pose"].to(device))
-        probs = {}
-        for t in tasks:
-            p = torch.softmax(stages[-1][t][0].float(), -1).cpu().numpy()  # (L', K)
-            probs[t] = np.repeat(p, sample_rate, axis=0)[:rec.num_frames]  # (L, K): MS-TCN's test-time upsampling
+        rec, n = records[i], -(-records[i].num_frames // sample_rate)  # L'
+        if halo is None or n <= max(CHUNK, halo) + 2 * halo:  # the whole video in one pass
+            batch = collate_sequences([ds[i]])
+            pose = batch["pose"].to(device) if batch["pose"] is not None else None
+            stages = model(batch["feats"].to(device), pose, batch["mask"].to(device), batch["has_pose"].to(device))
+            lprobs = {t: torch.softmax(stages[-1][t][0].float(), -1).cpu().numpy() for t in tasks}  # (L', K)
+        else:
+            lprobs = _predict_chunks(model, rec, features_of(rec), tasks, device, sample_rate, halo)
+        probs = {t: np.repeat(p, sample_rate, axis=0)[:rec.num_frames]  # (L, K): MS-TCN's test-time upsampling
+                 for t, p in lprobs.items()}
         labels = {t: encode_labels(rec.labels.get(t), vocab[t], rec.num_frames) for t in tasks}
         out.append(VideoPrediction(rec.stem, probs, labels))
+    return out
+
+
+def _predict_chunks(model: torch.nn.Module, rec: VideoRecord, path: Path, tasks: list[str], device,
+                    sample_rate: int, halo: int) -> dict[str, np.ndarray]:
+    """A long video in chunks of ``max(CHUNK, halo)`` frames, each with ``halo`` frames of context on either side:
+    every kept frame sees all it would see in one pass, so the result is the whole pass's (up to float
+    rounding), and memory is that of one chunk, whatever the video's length. ``{task: (L', K)}``"""
+    sr, n, step = sample_rate, -(-rec.num_frames // sample_rate), max(CHUNK, halo)
+    out: dict[str, np.ndarray] = {}
+    has_pose = torch.tensor([rec.keypoints is not None], device=device)
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        lo, hi = max(0, a - halo), min(n, b + halo)
+        x = load_feature_columns(path, lo * sr, hi * sr, sr, rec.num_frames)  # (D, hi - lo)
+        feats = torch.from_numpy(np.ascontiguousarray(x.T))[None].to(device)  # (1, l, D)
+        pose = None
+        if rec.keypoints is not None:
+            kp = np.ascontiguousarray(rec.keypoints[lo * sr:hi * sr:sr], dtype=np.float32)  # (l, J, 3)
+            pose = torch.from_numpy(kp)[None].to(device)  # (1, l, J, 3)
+        mask = torch.ones(1, hi - lo, dtype=torch.bool, device=device)
+        stages = model(feats, pose, mask, has_pose)
+        for t in tasks:
+            p = torch.softmax(stages[-1][t][0, a - lo:b - lo].float(), -1).cpu().numpy()  # (b - a, K)
+            out.setdefault(t, np.empty((n, p.shape[1]), np.float32))[a:b] = p
     return out
 
 

@@ -89,7 +89,7 @@ class TrainedRun:
             self._model = model.to(self.device).eval()
         return self._model
 
-    def features_of(self, records: list[VideoRecord], batch_size: int = 8,
+    def features_of(self, records: list[VideoRecord], batch_size: int | None = None,
                     progress: bool = False) -> Callable[[VideoRecord], Path]:
         """Where each video's features are, extracting those missing (whole-video runs only).
 
