@@ -45,13 +45,14 @@ def count_pose_calls(monkeypatch):
     return calls
 
 
-def todays_forward(model: MultiTaskModel, visual, pose, mask, has_pose):
+def todays_forward(model: MultiTaskModel, visual, pose, mask, has_pose, loss_kw=None):
     """The forward before the skip: the pose graph on all-zero keypoints, times ``has_pose``."""
     B, T, _ = visual.shape
     if pose is None:
         pose = visual.new_zeros(B, T, model.pose.num_joints, 3)
     p = model.pose(pose) * has_pose.reshape(B, 1, 1).to(visual.dtype)
-    return model.tcn(torch.cat([model.visual(visual), p], -1), mask)
+    x = torch.cat([model.visual(visual), p], -1)
+    return model.tcn(x, mask) if loss_kw is None else model.tcn.training_loss(x, mask, **loss_kw)
 
 
 def _item(n: int, D: int, pose: bool, seed: int) -> dict:
@@ -103,8 +104,8 @@ def test_training_without_keypoints_runs_no_pose_graph_same_history(demo_root, t
               epochs=2, batch_size=2, use_pose=True, output_dir=str(tmp_path / "out"), seed=0)
     new = fit(RunConfig(run_name="skip", **kw)).history
     assert count_pose_calls["n"] == 0
-    monkeypatch.setattr(MultiTaskModel, "forward", lambda self, v, p=None, m=None, h=None: todays_forward(
-        self, v, p, m, torch.zeros(v.shape[0], dtype=torch.bool) if h is None else h))
+    monkeypatch.setattr(MultiTaskModel, "forward", lambda self, v, p=None, m=None, h=None, loss_kw=None: todays_forward(
+        self, v, p, m, torch.zeros(v.shape[0], dtype=torch.bool) if h is None else h, loss_kw))
     old = fit(RunConfig(run_name="today", **kw)).history
     assert count_pose_calls["n"] > 0  # the reference did run the graph
     cols = [c for c in new.columns if c.startswith(("train_loss", "val_")) and not c.endswith("_s")]
