@@ -2,7 +2,9 @@
 
 ``video_records(["clip.mp4", "more/"], poses="kp/")`` gives one :class:`~kit.data.contract.VideoRecord`
 per video (folders: every ``.mp4 .avi .mov .mkv .webm`` in it, sorted, not recursive), its
-keypoints from ``<poses>/<stem>.npy`` when that file exists, and no labels. A record's ``stem``
+keypoints from ``<poses>/<stem>.npy`` when that file exists, and no labels. Without ``poses`` the
+keypoints are where the data contract puts them: ``<root>/Poses/<stem>.npy`` beside a video in
+``<root>/Videos/`` (:func:`contract_pose_dir`), else in the first of ``pose_dirs`` that has the file. A record's ``stem``
 names its outputs: two videos with the same stem (``test.avi``, ``test.mp4``) become ``test_avi``
 and ``test_mp4``. Every problem (a missing path, a file that is not a video, names that still clash,
 a bad keypoint file) is reported at once as one :class:`~kit.data.video.DataError` naming the files.
@@ -37,8 +39,24 @@ def video_paths(paths: Iterable[str | Path]) -> list[Path]:
     return list(dict.fromkeys(q.resolve() for q in out))
 
 
-def video_records(paths: Iterable[str | Path], poses: str | Path = "") -> list[VideoRecord]:
-    """Records of unannotated videos (labels empty), with keypoints from ``poses`` where present."""
+def contract_pose_dir(video: str | Path) -> Path | None:
+    """``<root>/Poses`` for a video in ``<root>/Videos`` (folder names in any case), when it exists."""
+    folder = Path(video).parent
+    if folder.name.lower() != "videos":
+        return None
+    return next((d for d in sorted(folder.parent.iterdir()) if d.is_dir() and d.name.lower() == "poses"), None)
+
+
+def video_records(paths: Iterable[str | Path], poses: str | Path = "",
+                  pose_dirs: Iterable[str | Path] = ()) -> list[VideoRecord]:
+    """Records of unannotated videos (labels empty), with keypoints where present.
+
+    Args:
+        paths: video files or folders of videos.
+        poses: the folder of ``<stem>.npy`` keypoints for every video; ``""``: each video's
+            :func:`contract_pose_dir`, else the first of ``pose_dirs`` holding its ``<stem>.npy``.
+        pose_dirs: folders to look in when ``poses`` is empty and the contract's has no file.
+    """
     videos = video_paths(paths)
     problems: list[dict] = []
     names = output_names(videos, problems)
@@ -53,7 +71,11 @@ def video_records(paths: Iterable[str | Path], poses: str | Path = "") -> list[V
         except DataError as e:
             problems += e.problems
             continue
-        pose_path = pose_dir / f"{v.stem}.npy" if pose_dir is not None else None
+        if str(poses):
+            pose_path = pose_dir / f"{v.stem}.npy" if pose_dir is not None else None
+        else:
+            found = [d / f"{v.stem}.npy" for d in [contract_pose_dir(v), *map(Path, pose_dirs)] if d is not None]
+            pose_path = next((f for f in found if f.is_file()), None)
         kp = None
         if pose_path is not None and pose_path.is_file():
             kp = _read_pose(pose_path, meta.num_frames, problems)
