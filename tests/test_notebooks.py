@@ -32,6 +32,7 @@ NOTEBOOK_ONLY = {
     "checkpoint": str,  # 04, 05: best | last
     "video_index": int,  # 01, 02, 05: which video (sorted by name) to look at
     "frame": int,  # 01: a frame of that video
+    "probe_frames": int,  # 02: frames run through the backbone for the shapes and the timing
     "overlay": bool,  # 05: also write the annotated video
     "out": str,  # 05: output folder
 }
@@ -400,7 +401,7 @@ def test_notebooks_run_headless_in_order_on_the_demo_data(tmp_path, shared_video
     assert images(nb1) >= 6, "01 should draw its label counts, timelines, frames, poses and one frame"
     assert widgets(nb1) == 0, "headless: the static frame, not the widget"
 
-    nb2 = papermill("02_backbone_check", tmp_path / "02.ipynb", ROOT, **small, train_T=48)
+    nb2 = papermill("02_backbone_check", tmp_path / "02.ipynb", ROOT, **small, probe_frames=48)
     text = text_of(nb2)
     assert "Backbone: tiny" in text and "RANDOM" in text  # the choice and the loader's own warning
     assert "pixel_values" in text and "token grid" in text
