@@ -43,7 +43,7 @@ def test_the_view_draws_progress_table_and_plot_in_place():
         def update(self, obj):
             shown.append(obj.data)
 
-    view._handle = Handle()  # as display(..., display_id=True) returns
+    view._handle, view._shown = Handle(), True  # as display(..., display_id=True) gives in a kernel
     bar = view.extract_bar(total=10)
     bar.update(4)
     assert "extract: 4/10 frames" in shown[-1]
@@ -100,7 +100,7 @@ def _outputs(nb, source: str) -> list:
     return cells[0].outputs
 
 
-def test_03_trains_as_one_view_and_05_labels_what_evaluate_scores(tmp_path):
+def test_03_trains_as_one_view_and_05_labels_what_evaluate_scores(demo_root, tmp_path):
     """03 for 60 epochs keeps the training cell under JupyterLab's 50 outputs with the final metrics in
     its last drawing, and leaves no widget; 05 with its defaults labels the run's test videos with their
     keypoints, as evaluate does."""
@@ -109,8 +109,8 @@ def test_03_trains_as_one_view_and_05_labels_what_evaluate_scores(tmp_path):
     from kit.results.evaluate import evaluate
 
     out = tmp_path / "outputs"
-    nb3 = papermill("03_train", tmp_path / "03.ipynb", ROOT / "notebooks", output_dir=out, img_size=32, epochs=60,
-                    batch_size=8, run_name="long")
+    nb3 = papermill("03_train", tmp_path / "03.ipynb", ROOT / "notebooks", data_root=demo_root, backbone="tiny",
+                    output_dir=out, img_size=32, epochs=60, batch_size=8, max_len=64, run_name="long")  # 1 step/epoch
     run = out / "long"
     history = pd.read_csv(run / "history.csv")
     assert len(history) == 60
@@ -135,5 +135,5 @@ def test_03_trains_as_one_view_and_05_labels_what_evaluate_scores(tmp_path):
         assert (ours["action"] == scored["action_pred"]).all(), f"{stem}: 05 labels differ from evaluate's"
     text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/html", "")) for c in nb5.cells
                    if c.cell_type == "code" for o in c.outputs)
-    assert "trained with keypoints, but" not in text and str(out / "demo_data" / "Poses") in text
+    assert "trained with keypoints, but" not in text and str(demo_root / "Poses") in text
     assert str((run / "predict" / "summary.csv").resolve()) in text, "every output file with its full path"

@@ -286,9 +286,8 @@ def label_counts(records, save=None, run_dir=None) -> Figure:
             counts = counts[sorted(counts.columns, key=lambda c: (order.get(c, 3), str(c)))]
         counts.plot.bar(ax=ax, legend=False, rot=30)
         ax.set(title=task, xlabel="", ylabel="frames")
-        if "split" in lab and counts.shape[1] > 1:  # below the axes: inside, it covers the tallest bar
-            ax.legend(title="split", fontsize="small", ncols=counts.shape[1], loc="upper center",
-                      bbox_to_anchor=(0.5, -0.22), frameon=False)
+        if "split" in lab and counts.shape[1] > 1:  # beside the axes: inside, it covers the tallest bar
+            ax.legend(title="split", fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return _finish(fig, "label_counts", save, run_dir)
 
 

@@ -101,6 +101,7 @@ class TrainingView:
         self._last_plot = 0.0
         self._plot_html = ""
         self._handle = None
+        self._shown = False
         self._error = ""
 
     # --- what fit calls ------------------------------------------------------------------------
@@ -123,11 +124,12 @@ class TrainingView:
         """Displays the view (an empty bar) and keeps its handle for the redraws."""
         from IPython.display import HTML, display
 
-        self._handle = display(HTML(self.html()), display_id=True)
+        self._handle = display(HTML(self.html()), display_id=True)  # None outside IPython
+        self._shown = True
 
     def finish(self, error: BaseException | None = None) -> None:
         """The last drawing: the final table and plot (and the error, if the run stopped)."""
-        if self._handle is None and not self.rows:
+        if not self._shown and not self.rows:
             return  # stopped before anything was shown: the error says it all
         self._phase = None
         self._error = f"{type(error).__name__}: {error}" if error is not None else ""
@@ -135,9 +137,11 @@ class TrainingView:
 
     def _draw(self, force: bool = False) -> None:
         now = time.perf_counter()
-        if self._handle is None:  # shown at the first news: below the run's first log lines
+        if not self._shown:  # shown at the first news: below the run's first log lines
             self.show()
-        elif not force and now - self._last < self.every_s:
+        elif self._handle is None or (not force and now - self._last < self.every_s):
+            return  # no display to update (outside IPython), or drawn a moment ago
+        if self._handle is None:
             return
         self._last = now
         from IPython.display import HTML
@@ -157,7 +161,8 @@ class TrainingView:
             self._last_plot = time.perf_counter()
         note = (f"<div>* best epoch {self.best_epoch} (best.pt); all epochs: history.csv</div>"
                 if self.best_epoch else "")
-        parts.append(f"<div style='display:flex; gap:1.5em; align-items:flex-start'><div>{body}{note}</div>"
+        parts.append(f"<div style='display:flex; gap:1.5em; align-items:flex-start'>"
+                     f"<div style='white-space:nowrap'>{body}{note}</div>"
                      f"{self._plot_html if self.plot else ''}</div></div>")
         return "".join(parts)
 
@@ -179,12 +184,14 @@ class TrainingView:
 
     def _plot(self) -> str:
         from matplotlib.figure import Figure  # no pyplot: the figure is not shown twice
+        from matplotlib.ticker import MaxNLocator
 
         df = pd.DataFrame(self.rows)
-        fig = Figure(figsize=(4.2, 2.4), layout="constrained")
+        fig = Figure(figsize=(4.2, 2.7), layout="constrained")
         ax = fig.subplots()
         ax.plot(df["epoch"], df["train_loss"], color="tab:blue", label="train loss")
         ax.set(xlabel="epoch", ylabel="loss")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize="small")
         acc = [c for c in df.columns if c.startswith("val_") and c.endswith("_acc")]
         if acc:
@@ -193,8 +200,9 @@ class TrainingView:
                 ax2.plot(df["epoch"], df[col], color=color, label=f"val {col[4:-4]} acc %")
             ax2.set_ylim(0, 100)
             ax2.tick_params(labelsize="small")
-            lines = ax.get_lines() + ax2.get_lines()
-            ax.legend(lines, [line.get_label() for line in lines], fontsize="x-small", loc="center right")
+            lines = ax.get_lines() + ax2.get_lines()  # one legend above the axes, off the curves
+            fig.legend(lines, [line.get_label() for line in lines], fontsize="x-small", ncols=2,
+                       loc="outside upper center", frameon=False)
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=80)
         return f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}'/>"
