@@ -100,7 +100,7 @@ def _outputs(nb, source: str) -> list:
     return cells[0].outputs
 
 
-def test_03_trains_as_one_view_and_05_labels_what_evaluate_scores(demo_root, tmp_path):
+def test_03_trains_as_one_view_and_05_labels_what_evaluate_scores(demo_root, tmp_path, monkeypatch):
     """03 for 60 epochs keeps the training cell under JupyterLab's 50 outputs with the final metrics in
     its last drawing, and leaves no widget; 05 with its defaults labels the run's test videos with their
     keypoints, as evaluate does."""
@@ -108,6 +108,7 @@ def test_03_trains_as_one_view_and_05_labels_what_evaluate_scores(demo_root, tmp
 
     from kit.results.evaluate import evaluate
 
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernels: tiny steps, and 2 threads crawl on a busy machine
     out = tmp_path / "outputs"
     nb3 = papermill("03_train", tmp_path / "03.ipynb", ROOT / "notebooks", data_root=demo_root, backbone="tiny",
                     output_dir=out, img_size=32, epochs=60, batch_size=8, max_len=64, run_name="long")  # 1 step/epoch

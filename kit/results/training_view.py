@@ -28,6 +28,7 @@ import pandas as pd
 
 from kit.config import RunConfig
 from kit.log import setup_logging
+from kit.temporal.runs import new_run_name
 from kit.temporal.train import FitResult, fit
 
 __all__ = ["TrainingView", "epoch_table", "train_in_notebook"]
@@ -47,7 +48,7 @@ def epoch_table(history: pd.DataFrame | list[dict], last: int = 0, best_epoch: i
     out = pd.DataFrame({"epoch": df["epoch"].astype(int)})
     out["loss"] = df["train_loss"].round(3)
     if "lr" in df:
-        out["lr"] = df["lr"].map(lambda v: f"{v:.1e}")
+        out["lr"] = df["lr"].map(lambda v: f"{v:.0e}")
     for task in tasks:
         for m in METRICS:
             col = f"val_{task}_{m}"
@@ -227,6 +228,8 @@ def train_in_notebook(cfg: RunConfig, every_s: float = 1.0, plot: bool = True) -
     the first of them, when the extraction or the first epoch starts.
     """
     log = setup_logging()
+    if not cfg.run_name:  # named here, as fit would name it, so the view can say which run it shows
+        cfg = cfg.replace(run_name=new_run_name(cfg.output_dir))
     hide = _HideEpochLines()
     consoles = [h for h in log.handlers if not isinstance(h, logging.FileHandler)]
     view = TrainingView(cfg, every_s=every_s, plot=plot)  # shows itself when the extraction or training starts
@@ -240,7 +243,6 @@ def train_in_notebook(cfg: RunConfig, every_s: float = 1.0, plot: bool = True) -
     finally:
         for h in consoles:
             h.removeFilter(hide)
-    view.cfg = cfg.replace(run_name=result.run_dir.name)
     view.finish()
     return result
 
