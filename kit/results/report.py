@@ -17,7 +17,8 @@ from kit.errors import RunMissing
 from kit.results.inspect import DEMO_NOTE, backbone_choice
 from kit.temporal.runs import latest_run
 
-__all__ = ["config_summary", "find_run", "resolve_run", "RunNotFound", "for_people", "run_files", "metrics_table", "per_class_table", "read_predictions"]
+__all__ = ["config_summary", "find_run", "resolve_run", "RunNotFound", "for_people", "run_files", "metrics_table",
+           "per_class_table", "read_predictions"]
 
 
 def config_summary(cfg: RunConfig, output: bool = True) -> str:
