@@ -5,9 +5,8 @@ per video (folders: every ``.mp4 .avi .mov .mkv .webm`` in it, sorted, not recur
 keypoints from ``<poses>/<stem>.npy`` when that file exists, and no labels. Without ``poses`` the
 keypoints are where the data contract puts them: ``<root>/Poses/<stem>.npy`` beside a video in
 ``<root>/Videos/`` (:func:`contract_pose_dir`), else in the first of ``pose_dirs`` that has the file.
-A record's ``stem``
-names its outputs: two videos with the same stem (``test.avi``, ``test.mp4``) become ``test_avi``
-and ``test_mp4``. Every problem (a missing path, a file that is not a video, names that still clash,
+A record's ``stem`` names its outputs: two videos with the same stem (``test.avi``, ``test.mp4``)
+become ``test_avi`` and ``test_mp4``. Every problem (a missing path, a file that is not a video, names that still clash,
 a bad keypoint file) is reported at once as one :class:`~kit.data.video.DataError` naming the files.
 """
 from __future__ import annotations
