@@ -33,6 +33,7 @@ NOTEBOOK_ONLY = {
     "video_index": int,  # 01, 02, 05: which video (sorted by name) to look at
     "frame": int,  # 01: a frame of that video
     "poses_from_video": bool,  # 01: write Poses/<stem>.npy with BlazePose for videos that have none
+    "probe_frames": int,  # 02: frames run through the backbone for the shapes and the timing
     "overlay": bool,  # 05: also write the annotated video
     "out": str,  # 05: output folder
 }
@@ -401,7 +402,7 @@ def test_notebooks_run_headless_in_order_on_the_demo_data(tmp_path, shared_video
     assert images(nb1) >= 6, "01 should draw its label counts, timelines, frames, poses and one frame"
     assert widgets(nb1) == 0, "headless: the static frame, not the widget"
 
-    nb2 = papermill("02_backbone_check", tmp_path / "02.ipynb", ROOT, **small, train_T=48)
+    nb2 = papermill("02_backbone_check", tmp_path / "02.ipynb", ROOT, **small, probe_frames=48)
     text = text_of(nb2)
     assert "Backbone: tiny" in text and "RANDOM" in text  # the choice and the loader's own warning
     assert "pixel_values" in text and "token grid" in text
@@ -439,7 +440,8 @@ def test_notebooks_run_headless_in_order_on_the_demo_data(tmp_path, shared_video
     for stem in ("real", "demo"):
         for suffix in (".csv", ".segments.csv", ".txt", ".png"):
             assert (tmp_path / "labels" / f"{stem}{suffix}").is_file(), f"05 did not write {stem}{suffix}"
-    assert (tmp_path / "labels" / "summary.csv").is_file() and "Outputs in" in text_of(nb5)
+    summary = tmp_path / "labels" / "summary.csv"
+    assert summary.is_file() and str(summary.resolve()) in text_of(nb5), "05 lists every output with its full path"
     assert images(nb5) >= 3 and widgets(nb5) == 0, "two barcodes and the static frame, no widget"
 
 

@@ -44,19 +44,20 @@ def records(trained_run):
 def test_training_curves_from_run(trained_run):
     fig = plots.training_curves(trained_run)
     assert isinstance(fig, Figure)
-    loss, val = fig.axes
-    assert (loss.get_title(), val.get_title()) == ("loss", "validation")
+    loss, *tasks = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "validation: action", "validation: stance"]
     assert [l.get_label() for l in loss.get_lines()] == ["train_loss"]
     assert len(loss.get_lines()[0].get_xdata()) == 2  # two epochs
-    assert {l.get_label() for l in val.get_lines()} == {f"{t} {m}" for t in ("action", "stance")
-                                                        for m in ("acc", "edit", "f1@50")}
+    for ax in tasks:  # one panel per task: a colour per metric, never two tasks in one colour
+        assert [l.get_label() for l in ax.get_lines()] == ["acc", "edit", "f1@50"]
+        assert len({l.get_color() for l in ax.get_lines()}) == 3
     assert is_png(trained_run / "figures" / "training_curves.png")
 
 
 def test_training_curves_from_dataframe(tmp_path):
     hist = pd.DataFrame({"epoch": [0, 1, 2], "train_loss": [2.0, 1.5, 1.0], "val_action_acc": [30, 50, 60.0]})
     fig = plots.training_curves(hist, metrics=("acc",), save=tmp_path / "c.png")
-    assert [l.get_label() for l in fig.axes[1].get_lines()] == ["action acc"]
+    assert [l.get_label() for l in fig.axes[1].get_lines()] == ["acc"]
     assert list(fig.axes[1].get_lines()[0].get_ydata()) == [30, 50, 60]
     assert is_png(tmp_path / "c.png")
 
@@ -118,7 +119,11 @@ def test_label_timelines_and_counts(records, tmp_path):
         labelled = sum(lab != "" for r in records for lab in r.labels[task])
         assert sum(p.get_height() for p in ax.patches) == labelled
     by_split = plots.label_counts({"train": records[:4], "val": records[4:]})
-    assert [t.get_text() for t in by_split.axes[0].get_legend().get_texts()] == ["train", "val"]
+    legend = by_split.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["train", "val"]
+    by_split.canvas.draw()  # the legend sits beside the bars, never over the tallest one
+    box = legend.get_window_extent()
+    assert not any(box.overlaps(p.get_window_extent()) for ax in by_split.axes for p in ax.patches)
     frame = pd.DataFrame({"action": ["a", "b", "b", ""]})
     assert sum(p.get_height() for p in plots.label_counts(frame).axes[0].patches) == 3
 
@@ -216,9 +221,11 @@ def test_token_norms_panels_per_time_step(tmp_path):
 def test_sampling_positions(tmp_path):
     fig = input_view.sampling_positions(64, save=tmp_path / "p.png")
     ax = fig.axes[0]
-    assert ax.get_title() == "16 of 64 frames sampled"
+    assert ax.get_title() == "16 distinct of 64 frames decoded"
     marks = ax.get_lines()[0].get_xdata()
     assert list(marks) == uniform_indices(64, 16).tolist()
     assert is_png(tmp_path / "p.png")
     custom = input_view.sampling_positions(10, positions=[0, 9])
-    assert custom.axes[0].get_title() == "2 of 10 frames sampled"
+    assert custom.axes[0].get_title() == "2 distinct of 10 frames decoded"
+    short = input_view.sampling_positions(8)  # 16 positions over 8 frames: each frame twice
+    assert short.axes[0].get_title() == "8 distinct of 8 frames decoded (16 positions, frames repeated)"

@@ -39,7 +39,9 @@ def test_real_videos_get_every_output(trained_run, shared_videos, tmp_path):
         v["frames"] for v in res.videos)
     manifest = json.loads((tmp_path / "pred" / "predict.json").read_text())
     assert manifest["run"] == str(trained_run.resolve()) and manifest["checkpoint"] == "best"
-    assert any("pose branch gets no keypoints" in n for n in manifest["notes"])  # the run used poses; none given
+    # the run used poses and these videos have none: a warning naming the drop to expect
+    assert any("trained with keypoints, but 5 video(s) have none" in n and "expect labels far below" in n
+               for n in manifest["notes"])
 
 
 def test_a_demo_video_gets_the_labels_evaluate_gave_it(trained_run, demo_root, tmp_path):
@@ -52,6 +54,10 @@ def test_a_demo_video_gets_the_labels_evaluate_gave_it(trained_run, demo_root, t
                   progress=False)
     assert res.videos[0]["poses"] and not res.notes  # keypoints given: the pose branch is used
     ours = pd.read_csv(tmp_path / "p" / f"{stem}.csv", keep_default_na=False)
+    # no poses given: the data contract's Poses/ beside Videos/ is found, and the labels are the same
+    found = predict(trained_run, demo_root / "Videos" / f"{stem}.mp4", out=tmp_path / "p2", progress=False)
+    assert found.videos[0]["poses"] == str(demo_root / "Poses" / f"{stem}.npy") and not found.notes
+    assert (pd.read_csv(tmp_path / "p2" / f"{stem}.csv", keep_default_na=False) == ours).all().all()
     theirs = pd.read_csv(trained_run / "predictions" / f"{stem}.csv", keep_default_na=False)
     for task in ("action", "stance"):
         assert (ours[task] == theirs[f"{task}_pred"]).all()

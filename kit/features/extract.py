@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -104,9 +104,15 @@ class Extracted:
     seconds: float  # 0 when skipped
     skipped: bool  # features were current
 
+    def __str__(self) -> str:
+        if self.skipped:
+            return (f"{self.stem}: features already current in the store, not extracted again "
+                    "(the table below is from the extraction that made them)")
+        return f"{self.stem}: {self.frames} frames extracted now, {self.clips} clips in {self.seconds:.1f} s"
+
 
 def extract(records: Iterable[VideoRecord], backbone: Backbone, store: FeatureStore, *, batch_size: int | None = None,
-            dtype: str = "float16", device: str | torch.device | None = None, progress: bool = True,
+            dtype: str = "float16", device: str | torch.device | None = None, progress: bool | Callable = True,
             rank: int = 0, world: int = 1) -> list[Extracted]:
     """Extracts every video whose features in ``store`` are not current; this process does ``rank::world``.
 
@@ -116,6 +122,8 @@ def extract(records: Iterable[VideoRecord], backbone: Backbone, store: FeatureSt
         store: where ``<stem>.npy`` and ``<stem>.json`` go (its manifest is created if needed).
         batch_size: clips per forward pass (None: :func:`clip_batch_for` the device).
         dtype: ``float16`` or ``float32`` for the stored arrays.
+        progress: a tqdm bar over the frames; or a callable ``progress(total=frames, desc="extract")``
+            giving an object with ``update(n)`` and ``close()`` (a notebook's own view).
     """
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     batch_size = batch_size or clip_batch_for(device)
@@ -124,9 +132,12 @@ def extract(records: Iterable[VideoRecord], backbone: Backbone, store: FeatureSt
     mine = [r for i, r in enumerate(records) if i % world == rank]
     todo = {r.stem for r in mine if not store.is_current(r.stem, r.video_path)}
     bar = None
-    if progress and todo:
+    frames = sum(r.num_frames for r in mine if r.stem in todo)
+    if callable(progress) and todo:
+        bar = progress(total=frames, desc="extract")
+    elif progress and todo:
         from tqdm.auto import tqdm
-        bar = tqdm(total=sum(r.num_frames for r in mine if r.stem in todo), unit="frame", unit_scale=True,
+        bar = tqdm(total=frames, unit="frame", unit_scale=True,
                    desc="extract", dynamic_ncols=True, leave=False)
     done = []
     try:
@@ -278,7 +289,7 @@ def _manifest_backbone(backbone: Backbone) -> dict:
 
 
 def ensure_features(cfg: RunConfig, records: list[VideoRecord], output_dir: str | Path | None = None,
-                    device: str | torch.device | None = None, batch_size: int | None = None, progress: bool = True,
+                    device: str | torch.device | None = None, batch_size: int | None = None, progress: bool | Callable = True,
                     backbone: Backbone | None = None) -> tuple[FeatureStore, Backbone, list[Extracted]]:
     """The store holding current features of ``records`` for ``cfg``'s backbone, extracting what is missing.
 
@@ -301,7 +312,7 @@ def ensure_features(cfg: RunConfig, records: list[VideoRecord], output_dir: str 
 
 
 def extract_dataset(cfg: RunConfig, batch_size: int | None = None, device: str | torch.device | None = None,
-                    progress: bool = True) -> tuple[FeatureStore, list[Extracted]]:
+                    progress: bool | Callable = True) -> tuple[FeatureStore, list[Extracted]]:
     """Features of every video of ``cfg``'s data (all splits) with ``cfg``'s backbone: ``python -m kit extract``.
 
     Videos with current features are skipped; under several processes each does its share.

@@ -56,7 +56,9 @@ def sampling_positions(T: int, n: int = 16, positions=None, save=None, run_dir=N
     ax.set_yticks([])
     ax.set_xlim(-0.5, T - 0.5)
     ax.set_ylim(0, 1.25)
-    ax.set(xlabel="frame in window", title=f"{len(pos)} of {T} frames sampled")
+    distinct = len(np.unique(pos))  # a short window repeats frames: count each decoded frame once
+    repeats = f" ({len(pos)} positions, frames repeated)" if distinct < len(pos) else ""
+    ax.set(xlabel="frame in window", title=f"{distinct} distinct of {T} frames decoded{repeats}")
     ax.spines[["top", "right", "left"]].set_visible(False)
     return _finish(fig, f"sampling_T{T}", save, run_dir)
 

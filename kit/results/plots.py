@@ -110,36 +110,35 @@ def _legend(fig: Figure, class_names: Sequence[str], colors: Mapping[str, tuple]
 # --- training -----------------------------------------------------------------------------
 def training_curves(history: pd.DataFrame | str | Path, metrics: Sequence[str] = ("acc", "edit", "f1@50"),
                     save=None, run_dir=None) -> Figure:
-    """Losses (left) and validation metrics (right) per epoch.
+    """Losses (left) and validation metrics per epoch: one panel per task, one colour per metric.
 
     Args:
         history: the run's ``history.csv`` as a DataFrame, or the run folder (then the PNG goes to
             ``<run>/figures/training_curves.png``).
-        metrics: which ``val_<task>_<metric>`` columns to draw (colour = metric, line = task).
+        metrics: which ``val_<task>_<metric>`` columns to draw, in every task's panel.
     """
     if not isinstance(history, pd.DataFrame):
         run_dir = run_dir or history
         history = read_history(history)
-    fig, axes = _figure(1, 2, figsize=(11, 3.8), layout="constrained")
-    loss_ax, val_ax = axes[0]
-    x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)  # numbered from 1
-    for col in [c for c in history.columns if c.endswith("loss")]:
-        loss_ax.plot(x, history[col], marker="o", label=col)
-    loss_ax.set(title="loss", xlabel="epoch", ylabel="loss")
-    styles = ["-", "--", ":", "-."]
-    val_cols = [c for c in history.columns if c.startswith("val_")]
+    val_cols = [c for c in history.columns if c.startswith("val_") and c != "val_s"]
     tasks = list(dict.fromkeys(c[4:].rsplit("_", 1)[0] for c in val_cols))
-    for ti, task in enumerate(tasks):
+    fig, axes = _figure(1, 1 + len(tasks), figsize=(4.2 * (1 + len(tasks)), 3.6), layout="constrained")
+    loss_ax, task_axes = axes[0][0], axes[0][1:]
+    x = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)  # numbered from 1
+    marker = "o" if len(history) <= 20 else None  # dots on a long run hide the line
+    for col in [c for c in history.columns if c.endswith("loss")]:
+        loss_ax.plot(x, history[col], marker=marker, ms=3, label=col)
+    loss_ax.set(title="loss", xlabel="epoch", ylabel="loss")
+    for ax, task in zip(task_axes, tasks):
         for mi, m in enumerate(metrics):
             col = f"val_{task}_{m}"
             if col in history:
-                val_ax.plot(x, history[col], marker="o", ls=styles[ti % len(styles)], color=f"C{mi}",
-                            label=f"{task} {m}")
-    val_ax.set(title="validation", xlabel="epoch", ylabel="%", ylim=(0, 100))
-    for ax in (loss_ax, val_ax):
+                ax.plot(x, history[col], marker=marker, ms=3, color=f"C{mi}", label=m)
+        ax.set(title=f"validation: {task}", xlabel="epoch", ylabel="%", ylim=(0, 100))
+    for ax in [loss_ax, *task_axes]:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small")
+            ax.legend(fontsize="small", loc="lower right" if ax is not loss_ax else "upper right")
         ax.grid(alpha=0.3)
     return _finish(fig, "training_curves", save, run_dir)
 
@@ -285,8 +284,10 @@ def label_counts(records, save=None, run_dir=None) -> Figure:
         if "split" in lab:  # train, val, test in that order, then anything else
             order = {"train": 0, "val": 1, "test": 2}
             counts = counts[sorted(counts.columns, key=lambda c: (order.get(c, 3), str(c)))]
-        counts.plot.bar(ax=ax, legend="split" in lab and counts.shape[1] > 1, rot=30)
+        counts.plot.bar(ax=ax, legend=False, rot=30)
         ax.set(title=task, xlabel="", ylabel="frames")
+        if "split" in lab and counts.shape[1] > 1:  # beside the axes: inside, it covers the tallest bar
+            ax.legend(title="split", fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return _finish(fig, "label_counts", save, run_dir)
 
 

@@ -15,9 +15,11 @@ killed run resumes where it stopped. Outputs of another run or checkpoint in ``o
 overwritten: choose another ``out``.
 
 Keypoints: with ``poses=DIR`` each video's pose file (``<stem>.npy`` or a pose estimator's, docs/poses.md,
-read with the run's ``skeleton``, ``individual`` and ``pose_min_score``) feeds the pose branch; a run trained with
-poses labelling a video without keypoints gives its pose branch what training gave such videos
-(nothing, masked), and ``predict.json`` and the log say so.
+read with the run's ``skeleton``, ``individual`` and ``pose_min_score``) feeds the pose branch. Without it they
+are found where the data contract puts them (``<root>/Poses/`` beside ``<root>/Videos/``), and for the run's own
+videos in the run's pose folder, so labelling the run's test videos gives the labels ``evaluate`` scores. A run
+trained with poses labelling a video without keypoints gives its pose branch what training gave such videos
+(nothing, masked): a warning says so and names the drop to expect, and ``predict.json`` keeps it.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ import pandas as pd
 
 from kit.config import cli_path
 from kit.data.inputs import video_records
+from kit.config import resolve_path
 from kit.data.pose_formats import PoseOptions
 from kit.data.video import DataError, problem
 from kit.files import read_json, write_json
@@ -53,7 +56,7 @@ class PredictResult:
     notes: list[str] = field(default_factory=list)
 
 
-def predict(run_dir: str | Path, videos, out: str | Path = "", checkpoint: str = "best", poses: str | Path = "",
+def predict(run_dir: str | Path, videos, out: str | Path = "", checkpoint: str = "", poses: str | Path = "",
             overlay: bool = False, batch_size: int | None = None, device=None, progress: bool = True) -> PredictResult:
     """Labels every frame of every video and writes the outputs of the module docstring.
 
@@ -61,16 +64,21 @@ def predict(run_dir: str | Path, videos, out: str | Path = "", checkpoint: str =
         run_dir: a run folder (``""``: the newest run under ``outputs/``).
         videos: a video file or folder, or a list of them.
         out: output folder (default ``<run>/predict``).
-        checkpoint: ``best`` or ``last``.
-        poses: folder of pose files (``<stem>.npy`` or a pose estimator's files, docs/poses.md), for runs that use poses.
+        checkpoint: ``best`` or ``last``; ``""``: ``best`` when the run had validation videos, else
+            ``last`` (as ``evaluate``).
+        poses: folder of pose files (``<stem>.npy`` or a pose estimator's files, docs/poses.md) for runs that use
+            poses; ``""``: the data contract's ``Poses/`` beside each video's ``Videos/``, then the run's own.
         overlay: also write ``<stem>.overlay.mp4`` (H.264 where the installed encoders allow).
         batch_size: windows per forward pass (windowed runs only).
     """
     run = Path(run_dir) if str(run_dir) else latest_run()
+    if not checkpoint:
+        checkpoint = "best" if read_json(run / "splits.json").get("val") else "last"
     trained = TrainedRun(run, checkpoint, device)
     out = Path(out) if str(out) else run / "predict"
-    records = video_records([videos] if isinstance(videos, (str, Path)) else list(videos), poses,
-                            PoseOptions.of(trained.cfg))  # the run's skeleton, individual, pose_min_score
+    paths = [videos] if isinstance(videos, (str, Path)) else list(videos)
+    records = video_records(paths, poses, PoseOptions.of(trained.cfg),  # the run's skeleton, individual, min score
+                            pose_dirs=_run_pose_dirs(trained, run, paths))
     _check_skeleton(trained, records)
     manifest = _claim(out, run, trained)
     notes = _pose_notes(trained, records, poses)
@@ -136,20 +144,60 @@ def _check_skeleton(trained: TrainedRun, records) -> None:
         raise DataError.of(bad)
 
 
+def _run_pose_dirs(trained: TrainedRun, run: Path, paths) -> list[Path]:
+    """The run's own pose folder, for videos that sit in the run's own video folder (else none)."""
+    cfg = trained.cfg
+    if cfg.dataset_format == "mstcn" or not cfg.use_pose:
+        return []
+    root = run.parent / "demo_data" if cfg.uses_demo_data else resolve_path(cfg.data_root or ".")  # as run_records
+    videos = resolve_path(cfg.videos) if cfg.videos else root / "Videos"
+    poses = resolve_path(cfg.poses) if cfg.poses else root / "Poses"
+    given = [Path(p).resolve() for p in paths]
+    mine = any(p == videos.resolve() or p.parent == videos.resolve() for p in given)
+    return [poses] if mine and poses.is_dir() else []
+
+
 def _pose_notes(trained: TrainedRun, records, poses) -> list[str]:
     uses = any(k.startswith("pose.") for k in trained.state["model"]["head"])  # the run has a pose branch
     missing = [r.stem for r in records if r.keypoints is None]
-    if uses and missing:
-        return [f"the run's pose branch gets no keypoints for {len(missing)} video(s) ({', '.join(missing[:5])}"
-                f"{' ...' if len(missing) > 5 else ''}): as in training for videos without keypoints, it adds "
-                f"nothing; pass poses=DIR with <video>.npy to use it" + ("" if str(poses) else " (no poses given)")]
-    return []
+    if not (uses and missing):
+        return []
+    val = read_json(trained.run / "metrics.json").get("val_action_acc") if (trained.run / "metrics.json").is_file() \
+        else None
+    score = f" (its validation action accuracy, with keypoints: {val:.1f} %)" if isinstance(val, (int, float)) else ""
+    return [f"the run was trained with keypoints, but {len(missing)} video(s) have none ({', '.join(missing[:5])}"
+            f"{' ...' if len(missing) > 5 else ''}): its pose branch adds nothing for them, so expect labels far "
+            f"below the run's scores{score}; on the demo data, test videos labelled without their keypoints "
+            "scored 5-18 % action accuracy instead of 82-99 %. Put <video>.npy in <root>/Poses beside "
+            "<root>/Videos, or pass poses=DIR" + ("" if str(poses) else " (no poses given, none found)")]
 
 
 def _row(r, out: Path, overlay: bool, seconds: float, skipped: bool, files: dict | None = None) -> dict:
     files = files or {k: p for k, p in output_paths(out, r.stem, overlay).items() if p.exists()}
     return {"stem": r.stem, "path": str(r.video_path), "frames": r.num_frames, "fps": r.fps, "seconds": seconds,
-            "skipped": skipped, "poses": r.keypoints is not None, "files": files}
+            "skipped": skipped, "poses": str(r.pose_path) if r.keypoints is not None and r.pose_path else "",
+            "files": files}
+
+
+# --- for people ------------------------------------------------------------------------------
+def videos_table(result: PredictResult) -> pd.DataFrame:
+    """One row per labelled video: frames, fps, seconds it took (rounded), skipped, its pose file."""
+    df = pd.DataFrame(result.videos).drop(columns=["files", "path"]).set_index("stem")
+    return df.round({"fps": 2, "seconds": 1})
+
+
+def output_files(result: PredictResult) -> pd.DataFrame:
+    """Every file :func:`predict` wrote, with its full path, what it is, and its size (KiB)."""
+    what = {"frames": "per-frame labels and probabilities", "segments": "segments per task",
+            "mstcn": "action labels, MS-TCN's result format", "barcode": "barcode figure",
+            "overlay": "video with the labels drawn on it"}
+    rows = [(v["stem"], what.get(kind, kind), str(Path(p).resolve())) for v in result.videos
+            for kind, p in v["files"].items()]
+    rows += [("(all)", "time per class", str((result.out / "summary.csv").resolve())),
+             ("(all)", "run, checkpoint, videos, notes", str((result.out / "predict.json").resolve()))]
+    df = pd.DataFrame(rows, columns=["video", "what", "path"])
+    df["KiB"] = [round(Path(p).stat().st_size / 1024, 1) if Path(p).is_file() else None for p in df["path"]]
+    return df
 
 
 # --- command line -------------------------------------------------------------------------
@@ -159,9 +207,12 @@ def main_predict(argv: list[str] | None = None) -> int:
                                  "trained run: per-frame CSV, segments, MS-TCN result file, barcode, overlay video.")
     ap.add_argument("paths", nargs="+", type=cli_path, help="video files or folders of videos")
     ap.add_argument("--run", default="", type=cli_path, help="run folder (default: the newest run under ./outputs)")
-    ap.add_argument("--checkpoint", default="best", choices=("best", "last"), help="default: best")
+    ap.add_argument("--checkpoint", default="", choices=("", "best", "last"),
+                    help="best | last (default: best when the run had validation videos, else last)")
     ap.add_argument("--out", default="", type=cli_path, help="output folder (default: <run>/predict)")
-    ap.add_argument("--poses", default="", type=cli_path, help="folder of pose files (<video>.npy, DeepLabCut, SLEAP, OpenPose, MMPose), for runs that use poses")
+    ap.add_argument("--poses", default="", type=cli_path, help="folder of pose files (<video>.npy, DeepLabCut, SLEAP, "
+                    "OpenPose, MMPose), for runs that use poses (default: <root>/Poses beside videos in <root>/Videos, "
+                    "and the run's own for its videos)")
     ap.add_argument("--overlay", action="store_true", help="also write <video>.overlay.mp4, the annotated video")
     ap.add_argument("--batch_size", type=int, default=None, help="windows per forward pass (windowed runs)")
     args = ap.parse_args(argv)

@@ -6,6 +6,8 @@ any output folder without the model. :func:`prediction_scrubber` needs a live ke
 """
 from __future__ import annotations
 
+import html
+import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -20,7 +22,7 @@ from kit.results.barcode import label_runs
 from kit.results.labelling import read_frame_table
 from kit.results.plots import UNLABELED, class_colors
 
-__all__ = ["frame_tasks", "prediction_frame", "prediction_scrubber"]
+__all__ = ["frame_tasks", "prediction_frame", "prediction_scrubber", "video_player"]
 
 
 def _table(frame_table: pd.DataFrame | str | Path) -> pd.DataFrame:
@@ -117,3 +119,35 @@ def prediction_scrubber(video_path: str | Path, frame_table: pd.DataFrame | str 
     slider.observe(show, names="value")
     show()
     return widgets.VBox([widgets.HBox([prev_b, slider, next_b]), out])
+
+
+def video_player(path: str | Path, max_embed_mb: float = 25.0):
+    """A video player for a notebook cell (``IPython.display.Video``), with the file's full path.
+
+    Up to ``max_embed_mb`` the video is embedded, so the saved notebook (and papermill's executed
+    copy) plays it anywhere; a larger one is linked by its path relative to the current folder
+    (JupyterLab serves files under the folder it was started in).
+    """
+    from IPython.display import HTML, Video
+
+    p = Path(path).resolve()
+    size_mb = p.stat().st_size / 2 ** 20
+    mime = "video/webm" if p.suffix.lower() == ".webm" else "video/mp4"
+    if size_mb <= max_embed_mb:
+        player = Video(str(p), embed=True, mimetype=mime, html_attributes="controls loop style='max-width:100%'")
+    else:
+        player = Video(os.path.relpath(p), html_attributes="controls style='max-width:100%'")
+    caption = HTML(f"<div style='font-family:monospace'>{html.escape(str(p))} ({size_mb:.1f} MB)</div>")
+    return _Both(player, caption)
+
+
+class _Both:
+    """Two displayables shown as one (the player, then its path)."""
+
+    def __init__(self, *items):
+        self.items = items
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(*self.items)

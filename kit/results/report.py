@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from kit.config import RunConfig, resolve_path
-from kit.results.inspect import DEMO_NOTE, backbone_choice, project_path
+from kit.config import RunConfig, project_root, resolve_path
+from kit.errors import RunMissing
+from kit.results.inspect import DEMO_NOTE, backbone_choice
 from kit.temporal.runs import latest_run
 
-__all__ = ["config_summary", "find_run", "run_files", "metrics_table", "per_class_table", "read_predictions"]
+__all__ = ["config_summary", "find_run", "resolve_run", "RunNotFound", "for_people", "run_files", "metrics_table",
+           "per_class_table", "read_predictions"]
 
 
 def config_summary(cfg: RunConfig, output: bool = True) -> str:
@@ -39,17 +41,48 @@ def config_summary(cfg: RunConfig, output: bool = True) -> str:
     return "\n".join(lines)
 
 
-def find_run(run_dir: str | Path = "", output_dir: str | Path = "outputs") -> Path:
-    """``run_dir`` (relative: from the project root), or the newest run under ``output_dir``.
+class RunNotFound(RunMissing):
+    """A ``run_dir`` that names no run folder; a notebook shows this one line, not a traceback."""
 
-    Prints which run it is and what it was trained on (the demo data and the tiny backbone say so).
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[0;31mRunNotFound\x1b[0m: {self}"]
+
+
+def resolve_run(run_dir: str | Path = "", output_dir: str | Path = "outputs") -> Path:
+    """The run folder ``run_dir`` names; the newest run under ``output_dir`` when it is empty.
+
+    ``run_dir`` may be an absolute path, a path relative to the current folder (a notebook's kernel
+    runs in the notebook's folder: ``../outputs/run-...``), relative to the project root
+    (``outputs/run-...``), or a run name looked up under ``output_dir`` (``run-20250101-120000``);
+    the first of these that holds a ``config.json`` is the run.
+
+    Raises:
+        RunNotFound: one line saying what was tried and which runs there are.
     """
-    run = Path(project_path(run_dir)) if str(run_dir) else latest_run(output_dir)
-    if not (run / "config.json").is_file():
-        raise FileNotFoundError(f"{run} is not a run folder (no config.json): pass the folder that training "
-                                "printed, e.g. outputs/<run_name>, or leave run_dir empty for the newest run")
+    if not str(run_dir):
+        return latest_run(output_dir)
+    given = Path(run_dir).expanduser()
+    tried = [given] if given.is_absolute() else [Path.cwd() / given, project_root() / given,
+                                                   resolve_path(output_dir) / given]
+    for p in dict.fromkeys(tried):
+        if (p / "config.json").is_file():
+            return p.resolve()
+    runs = sorted(p.parent.name for p in resolve_path(output_dir).glob("*/config.json"))
+    hint = (f"runs under {resolve_path(output_dir)}: {', '.join(runs[-5:])}" if runs
+            else f"no run under {resolve_path(output_dir)}: train one first (notebook 03)")
+    where = " or ".join(str(p) for p in dict.fromkeys(tried))
+    raise RunNotFound(f"run_dir={str(run_dir)!r} is not a run folder (no config.json in {where}); pass a run name, "
+                      f"a path relative to this folder or an absolute path, or \"\" for the newest run ({hint})")
+
+
+def find_run(run_dir: str | Path = "", output_dir: str | Path = "outputs") -> Path:
+    """The run :func:`resolve_run` finds (the newest by default), printing what it was trained on.
+
+    The demo data and the tiny backbone say so.
+    """
+    run = resolve_run(run_dir, output_dir)
     cfg = RunConfig.load(run / "config.json")
-    how = "the newest run under " + str(resolve_path(output_dir)) if not str(run_dir) else "run_dir"
+    how = "the newest run under " + str(resolve_path(output_dir)) if not str(run_dir) else f"run_dir={str(run_dir)!r}"
     print(f"[info] Run: {run} ({how})")
     print(config_summary(cfg, output=False))
     return run
@@ -78,6 +111,19 @@ def run_files(run_dir: str | Path) -> pd.DataFrame:
             what = _WHAT.get(p.name, "evaluation metrics" if p.name.startswith("eval_") else "")
             rows.append((p.name, round(p.stat().st_size / 1024, 1), what))
     return pd.DataFrame(rows, columns=["file", "KiB", "what"]).set_index("file")
+
+
+def for_people(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """A table to read, not to compute with: floats rounded (``*_pct`` and ``*%`` columns to one
+    decimal, the rest to ``digits``), NaN (a mean over nothing) shown empty."""
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            pct = str(col).endswith(("_pct", "%"))
+            out[col] = out[col].round(1 if pct else digits)
+            if out[col].isna().any():
+                out[col] = out[col].astype(object).where(out[col].notna(), "")
+    return out
 
 
 def metrics_table(result: dict) -> pd.DataFrame:

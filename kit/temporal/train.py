@@ -76,8 +76,12 @@ def _accelerator(cfg: RunConfig):
                        cpu=not torch.cuda.is_available())  # cpu=True lets gloo run several CPU processes
 
 
-def fit(cfg: RunConfig) -> FitResult:
+def fit(cfg: RunConfig, monitor=None) -> FitResult:
     """Trains (or with ``cfg.resume`` continues) a run and returns its folder, history and metrics.
+
+    ``monitor`` (optional) watches the run instead of the per-epoch progress bars: ``monitor.step(epoch,
+    step, total_steps)`` after every batch and ``monitor.epoch(row, best_epoch)`` after every epoch
+    (main process only; :class:`kit.results.training_view.TrainingView` draws them in a notebook).
 
     The run folder is checked and held first (:func:`kit.temporal.runs.open_run`): an earlier run
     there is never mixed in (``resume`` continues it, ``overwrite`` moves its files aside), a second
@@ -89,10 +93,10 @@ def fit(cfg: RunConfig) -> FitResult:
     # every process must agree on the run's name (a timestamp could differ across a second boundary)
     cfg = cfg.replace(run_name=broadcast_object_list([cfg.run_name or new_run_name(cfg.output_dir)])[0])
     with open_run(cfg, writer=acc.is_main_process) as run:
-        return _fit(acc, run.cfg if run.cfg.resume else apply_recipe(run.cfg), run.dir)
+        return _fit(acc, run.cfg if run.cfg.resume else apply_recipe(run.cfg), run.dir, monitor)
 
 
-def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
+def _fit(acc, cfg: RunConfig, out: Path, monitor=None) -> FitResult:
     from accelerate.utils import gather_object, set_seed
 
     main = acc.is_main_process
@@ -133,7 +137,7 @@ def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
 
     # --- features (or backbone) and model ----------------------------------------------------------
     if cfg.resolved_pipeline == "whole_video":
-        features = _features(cfg, records, acc)
+        features = _features(cfg, records, acc, getattr(monitor, "extract_bar", None) if main else None)
         head = build_model(cfg, features["dim"], vocab, num_joints=num_joints, skeleton=skeleton)
         path = SequencePath(head, splits["train"], vocab, features["of"], cfg.sample_rate, cfg.max_len, cfg.seed,
                             num_joints)
@@ -181,7 +185,8 @@ def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
         decode0 = dict(DECODE_STATS)  # deltas, not a reset: a caller may count a whole run's decoding
         hits0, misses0 = path.counters()
         t0 = time.perf_counter()
-        train = _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, epoch, step, total_steps)
+        train = _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, epoch, step, total_steps,
+                                 monitor if main else None)
         step = train.pop("step")
         decoded = {"frames_decoded": converted_frames() - converted_frames(decode0),  # resized for the backbone
                    "frames_grabbed": codec_frames() - codec_frames(decode0)}  # decoded by the codec
@@ -204,6 +209,8 @@ def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
         rngs = gather_object([rng_state()]) if acc.num_processes > 1 else [rng_state()]
         if main:
             append_history(out / "history.csv", row)
+            if monitor is not None:
+                monitor.epoch(row, best_epoch)
             tracking.log_epoch(acc, row, step, preds, vocab)  # [tracking] epoch scalars, confusion, timelines
             log.info("[epoch %d/%d] %s", done, cfg.epochs, " ".join(f"{k}={v:.4g}" for k, v in row.items()
                                                       if k != "epoch" and isinstance(v, float)))
@@ -224,15 +231,16 @@ def _fit(acc, cfg: RunConfig, out: Path) -> FitResult:
     return FitResult(out, pd.DataFrame(rows), metrics, best_epoch)
 
 
-def _features(cfg: RunConfig, records, acc) -> dict:
+def _features(cfg: RunConfig, records, acc, bar=None) -> dict:
     """Where each video's ``(D, L)`` features are: given by the dataset (the MS-TCN layout), or the
-    store of the config's backbone, extracted on first use (each process its share of the videos)."""
+    store of the config's backbone, extracted on first use (each process its share of the videos).
+    ``bar``: a monitor's progress factory for the extraction (else tqdm on the local main process)."""
     given = [r.features_path for r in records if r.features_path is not None]
     if len(given) == len(records):
         dim = int(np.load(given[0], mmap_mode="r").shape[0])
         return {"of": lambda r: r.features_path, "dim": dim, "store": str(given[0].parent),
                 "fingerprint": f"given:{given[0].parent.resolve()}"}
-    store, backbone, _ = ensure_features(cfg, records, device=acc.device, progress=acc.is_local_main_process)
+    store, backbone, _ = ensure_features(cfg, records, device=acc.device, progress=bar or acc.is_local_main_process)
     acc.wait_for_everyone()  # every process's share is written before anyone reads
     out = {"of": lambda r: store.path(r.stem), "dim": backbone.feature_dim, "store": str(store.root),
            "fingerprint": backbone.fingerprint}
@@ -240,12 +248,14 @@ def _features(cfg: RunConfig, records, acc) -> dict:
     return out
 
 
-def _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, epoch, step, total_steps) -> dict:
+def _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, epoch, step, total_steps,
+                     monitor=None) -> dict:
     from tqdm.auto import tqdm
 
     model.train()
     total, n, items = 0.0, 0, 0
-    quiet = not acc.is_local_main_process or os.environ.get("TQDM_DISABLE", "") not in ("", "0")
+    quiet = (not acc.is_local_main_process or monitor is not None  # a monitor shows the progress instead
+             or os.environ.get("TQDM_DISABLE", "") not in ("", "0"))
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=quiet, leave=False, dynamic_ncols=True)
     t0 = time.perf_counter()
     for batch in bar:
@@ -278,6 +288,8 @@ def _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, ep
         n += 1
         items += len(batch["mask"])
         bar.set_postfix(loss=f"{total / n:.3f}", per_s=f"{items / (time.perf_counter() - t0):.1f}")
+        if monitor is not None:
+            monitor.step(epoch, step, total_steps)
     counts = acc.gather(torch.tensor([total, n, items], dtype=torch.float64, device=acc.device))
     counts = counts.view(-1, 3).sum(0)
     return {"train_loss": float(counts[0] / max(counts[1], 1)), "global_batches": int(counts[1]),
