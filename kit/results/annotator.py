@@ -279,7 +279,7 @@ class Annotator:
         """
         f = self.frame if frame is None else int(frame)
         if f not in self._frames:
-            sq = read_frames(self.video_path, [f], Resize(self.img_size, mode="pad"))[0]  # (3, S, S) padded square
+            sq = read_frames(self.video_path, [f], Resize(self.img_size, mode="pad", interpolation="area"))[0]  # (3, S, S) padded square
             h, w = self.meta.height, self.meta.width
             sh, sw = (self.img_size, max(1, round(self.img_size * w / h))) if h >= w else (
                 max(1, round(self.img_size * h / w)), self.img_size)

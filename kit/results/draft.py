@@ -137,8 +137,10 @@ class LabelDraft:
         if not tasks:
             raise DataError(f"{frame_table}: no <task>,<task>_prob columns: pass the <stem>.csv that predict wrote")
         fps = 1.0 / float(df["time_s"].iloc[1] - df["time_s"].iloc[0]) if "time_s" in df and len(df) > 1 else 25.0
-        return cls.from_labels({t: df[t].astype(str).to_numpy() for t in tasks}, classes,
-                               {t: df[f"{t}_prob"].to_numpy(np.float64) for t in tasks}, fps, path)
+        draft = cls.from_labels({t: df[t].astype(str).to_numpy() for t in tasks}, classes,
+                                {t: df[f"{t}_prob"].to_numpy(np.float64) for t in tasks}, fps, path)
+        draft._read_digest = None  # replacing an existing annotation with a corrected prediction needs overwrite=True
+        return draft
 
     # --- reading --------------------------------------------------------------------------------
     @property
