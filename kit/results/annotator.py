@@ -299,6 +299,15 @@ class Annotator:
         kw = dict(cursor=self.frame, mark=self.marked, colors=self._colors, width=width)
         return timeline_image(self.draft, 0, L - 1, **kw), timeline_image(self.draft, lo, hi, **kw)
 
+    def png(self, width: int = 640) -> bytes:
+        """The frame over the two timelines as one PNG: what the widget shows, for a headless run or a report."""
+        img = self.image()
+        h = max(1, round(img.shape[0] * width / img.shape[1]))
+        img = cv2.resize(img, (width, h), interpolation=cv2.INTER_AREA if width < img.shape[1] else cv2.INTER_LINEAR)
+        over, zoom = self.timelines(width)
+        gap = np.full((6, width, 3), 255, np.uint8)
+        return _png(np.concatenate([img, gap, over, gap, zoom], 0))  # (h + 2 * (6 + R * 16), width, 3)
+
     def status(self) -> str:
         """One line: the frame, its time and each task's label here."""
         here = ", ".join(f"{t}: {self.draft.labels(t)[self.frame] or '-'}" for t in self.draft.tasks)

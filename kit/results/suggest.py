@@ -41,7 +41,7 @@ from kit.temporal.trained import TrainedRun
 
 log = logging.getLogger("kit")
 
-__all__ = ["suggest", "uncertainty", "stage_probs", "main_suggest"]
+__all__ = ["suggest", "uncertainty", "stage_probs", "draft_prediction", "main_suggest"]
 
 COLUMNS = ["rank", "kind", "video", "start_frame", "end_frame", "start_s", "end_s", "frames", "score", "entropy",
            "margin", "disagreement", "reason", "path"]
@@ -160,6 +160,17 @@ def suggest(run_dir: str | Path = "", videos=None, stretch_s: float = 2.0, top: 
     table = pd.concat([table[table["kind"] == "video"], table[table["kind"] == "stretch"].head(top)])
     table.insert(0, "rank", table.groupby("kind").cumcount() + 1)
     return table.reset_index(drop=True)
+
+
+def draft_prediction(run_dir: str | Path, data_root: str | Path, stem: str) -> Path:
+    """The run's labels of ``<data_root>/Videos/<stem>.*`` (``predict`` into ``<run>/predict``, with
+    ``<data_root>/Poses`` when there), to open as a draft: ``Annotator.open(root, stem, prediction=...)``."""
+    from kit.results.annotator import find_video
+    from kit.results.predict import predict
+
+    poses = Path(data_root) / "Poses"
+    res = predict(run_dir, find_video(data_root, stem), poses=poses if poses.is_dir() else "", progress=False)
+    return res.out / f"{res.videos[0]['stem']}.csv"
 
 
 def main_suggest(argv: list[str] | None = None) -> int:
