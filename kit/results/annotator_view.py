@@ -20,8 +20,9 @@ class _View:
         self.ann, self.w = ann, w
         L = ann.draft.num_frames
         self.head = w.HTML()
-        self.frame_img = w.Image(format="png")
-        self.overview, self.zoom = w.Image(format="png"), w.Image(format="png")
+        h, wd = ann.image().shape[:2]
+        self.frame_img = w.Image(format="png", layout=w.Layout(width=f"{wd}px", height=f"{h}px"))  # not stretched
+        self.overview, self.zoom = (w.Image(format="png", layout=w.Layout(width="800px")) for _ in range(2))
         self.slider = w.IntSlider(value=ann.frame, min=0, max=L - 1, description="frame", continuous_update=False,
                                   layout=w.Layout(width="60%"))
         self.slider.observe(lambda ch: ann.frame != ch["new"] and self._call(ann.goto, ch["new"]), names="value")
