@@ -193,6 +193,13 @@ def test_widget_buttons_call_the_api(data_copy):
     buttons["delete"].click()  # nothing under the cursor: an error in the status line, not raised
     assert "no action segment" in view.head.value
     assert view.slider.value == ann.frame and view.frame_img.value[:4] == b"\x89PNG"
+    ann.goto(10)
+    view.keys.value = "m>2"  # typed into the keys box: mark, 25 frames on, class 2 (jump)
+    assert ann.draft.labels("action")[10:36].tolist() == ["jump"] * 26 and view.keys.value == ""
+    view.keys.value = "u"
+    assert ann.draft.labels("action")[10:36].tolist() != ["jump"] * 26
+    view.keys.value = "?"
+    assert "no shortcut" in view.head.value
 
 
 def _walk(w):

@@ -180,7 +180,8 @@ class Annotator:
     def next_boundary(self, direction: int = 1) -> int:
         """Moves the cursor to the next (``direction`` > 0) or previous start of a segment of the task."""
         edges = sorted({s.start for s in self.draft.segs(self.task)} | {s.end + 1 for s in self.draft.segs(self.task)})
-        ahead = [e for e in edges if (e > self.frame if direction > 0 else e < self.frame) and e < self.draft.num_frames]
+        ahead = [e for e in edges
+                 if (e > self.frame if direction > 0 else e < self.frame) and e < self.draft.num_frames]
         return self.goto((ahead[0] if direction > 0 else ahead[-1]) if ahead else self.frame)
 
     def choose_task(self, task: str) -> None:
@@ -261,6 +262,21 @@ class Annotator:
         self._done(f"saved {path}")
         return path
 
+    KEYS = {"m": ("mark",), "s": ("split",), "j": ("merge",), "x": ("delete",), "[": ("set_start",),
+            "]": ("set_end",), "u": ("undo",), "r": ("redo",), ".": ("step", 1), ",": ("step", -1),
+            ">": ("step", 25), "<": ("step", -25), "n": ("next_boundary", 1), "p": ("next_boundary", -1)}
+
+    def key(self, ch: str) -> None:
+        """A keyboard shortcut: ``1``-``9`` the task's classes (as their buttons), ``m`` mark, ``s`` split,
+        ``j`` merge next, ``x`` delete, ``[`` / ``]`` start / end here, ``u`` / ``r`` undo / redo,
+        ``,`` / ``.`` one frame back / on, ``<`` / ``>`` 25 frames, ``p`` / ``n`` previous / next boundary."""
+        if ch.isdigit() and 1 <= int(ch) <= len(self.draft.classes[self.task]):
+            return self.label(self.draft.classes[self.task][int(ch) - 1])
+        if ch not in self.KEYS:
+            raise KeyError(f"no shortcut {ch!r} (keys: 1-9, {' '.join(self.KEYS)})")
+        name, *args = self.KEYS[ch]
+        getattr(self, name)(*args)
+
     def jump(self, i: int) -> int:
         """Goes to the start of suggestion ``i`` of this video and marks its stretch."""
         if not 0 <= i < len(self.suggestions):
@@ -279,7 +295,8 @@ class Annotator:
         """
         f = self.frame if frame is None else int(frame)
         if f not in self._frames:
-            sq = read_frames(self.video_path, [f], Resize(self.img_size, mode="pad", interpolation="area"))[0]  # (3, S, S) padded square
+            fit = Resize(self.img_size, mode="pad", interpolation="area")  # longest side to S, aspect kept
+            sq = read_frames(self.video_path, [f], fit)[0]  # (3, S, S) padded square
             h, w = self.meta.height, self.meta.width
             sh, sw = (self.img_size, max(1, round(self.img_size * w / h))) if h >= w else (
                 max(1, round(self.img_size * h / w)), self.img_size)

@@ -4,7 +4,9 @@ Layout, top to bottom: the status line, the frame, the overview timeline (whole 
 timeline (around the cursor), the frame slider with step and boundary buttons, the task chooser and
 one button per class (``1 walk``, ``2 run`` ...), the edit buttons, and the suggestions of this video.
 An error of an edit (nothing under the cursor, say) is shown in the status line, never raised into
-the notebook. Keyboard: ipywidgets buttons take focus, so Tab / Space work; there are no global keys.
+the notebook. Keyboard: click into the *keys* box and type: each character is a shortcut
+(:meth:`~kit.results.annotator.Annotator.key`: ``1``-``9`` classes, ``m`` mark, ``,`` / ``.`` one
+frame, ``u`` undo ...); ipywidgets has no page-wide key events, so the box must have the focus.
 """
 from __future__ import annotations
 
@@ -39,16 +41,27 @@ class _View:
                  self._button("undo", ann.undo), self._button("redo", ann.redo)]
         self.overwrite = w.Checkbox(value=False, description="replace a changed file", indent=False)
         save = self._button("save", lambda: ann.save(self.overwrite.value), style="success")
-        self.suggest = w.Dropdown(options=self._suggest_options(), description="suggested", layout=w.Layout(width="70%"))
+        self.suggest = w.Dropdown(options=self._suggest_options(), description="suggested",
+                                  layout=w.Layout(width="70%"))
         self.suggest.observe(lambda ch: ch["new"] is not None and self._call(ann.jump, ch["new"]), names="value")
+        self.keys = w.Text(value="", description="keys", continuous_update=True, layout=w.Layout(width="420px"),
+                           placeholder="click here, then 1-9 m , . < > [ ] s j x u r")
+        self.keys.observe(self._typed, names="value")
         self.box = w.VBox([self.head, self.frame_img, self.overview, self.zoom,
                            w.HBox([*steps[:3], self.slider, *steps[3:]]), w.HBox(bounds), self.task, self.classes,
-                           w.HBox(edits), w.HBox([save, self.overwrite]), self.suggest])
+                           w.HBox(edits), w.HBox([save, self.overwrite]), self.keys, self.suggest])
         self.refresh()
 
     def _suggest_options(self):
         rows = self.ann.suggestions
-        return [("", None)] + [(f"{r.start_frame}-{r.end_frame}: {r.reason}", i) for i, r in enumerate(rows.itertuples())]
+        return [("", None)] + [(f"{r.start_frame}-{r.end_frame}: {r.reason}", i)
+                               for i, r in enumerate(rows.itertuples())]
+
+    def _typed(self, change):
+        if change["new"]:
+            for ch in change["new"]:
+                self._call(self.ann.key, ch)
+            self.keys.value = ""  # empty again: the next key press is the next shortcut
 
     def _button(self, text, fn, *args, style=""):
         b = self.w.Button(description=text, button_style=style, layout=self.w.Layout(width="auto"))

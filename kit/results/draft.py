@@ -268,7 +268,8 @@ class LabelDraft:
             raise ValueError(f"frame {frame} of {task!r} is not inside a segment (nothing to split)")
         s = self._segs[task][i]
         self._checkpoint()
-        self._segs[task][i:i + 1] = [Segment(s.start, frame - 1, s.label, s.prob), Segment(frame, s.end, s.label, s.prob)]
+        self._segs[task][i:i + 1] = [Segment(s.start, frame - 1, s.label, s.prob),
+                                     Segment(frame, s.end, s.label, s.prob)]
         return i + 1
 
     def merge(self, task: str, index: int) -> None:

@@ -14,7 +14,8 @@ over the run's tasks:
 
 ``score`` is the mean of the measures available. Candidates: the given videos (every frame counts as
 unlabeled), else the run's training videos, where only the frames their annotation leaves empty
-count (a frame is unlabeled when any task's cell is empty: ``label a little`` = a CSV of empty cells). Rows, highest score first within each kind:
+count (a frame is unlabeled when any task's cell is empty: ``label a little`` = a CSV of empty
+cells). Rows, highest score first within each kind:
 
     kind       video (mean over its unlabeled frames) | stretch (``stretch_s`` seconds, disjoint)
     video      the stem;  path: the video file
