@@ -1,7 +1,7 @@
 """Command line: ``python -m kit COMMAND [flags] [--debug]``.
 
 Commands: ``train``, ``extract``, ``evaluate``, ``predict``, ``export``, ``crossval``, ``demo-data``,
-``compare``, ``bench``, ``poses``, ``import-labels``, ``import-model``.
+``compare``, ``bench``, ``poses``, ``import-labels``, ``import-model``, ``suggest``.
 
 ``train`` takes every RunConfig field as a flag of the same name (the seed's flags among them:
 ``--annotations DIR --videos DIR --model_type action_only --epochs 50 --batch_size 2
@@ -172,6 +172,12 @@ def cmd_predict(argv: list[str]) -> int:
     return main_predict(argv)
 
 
+def cmd_suggest(argv: list[str]) -> int:
+    from kit.results.suggest import main_suggest
+
+    return main_suggest(argv)
+
+
 def cmd_crossval(argv: list[str]) -> int:
     p = train_parser("python -m kit crossval", "Train and evaluate every fold of a dataset in the MS-TCN layout; "
                      "print the per-fold table and the mean +/- std over folds.")
@@ -191,7 +197,8 @@ def cmd_crossval(argv: list[str]) -> int:
 
 COMMANDS = {"train": cmd_train, "extract": cmd_extract, "evaluate": cmd_evaluate, "predict": cmd_predict,
             "export": cmd_export, "crossval": cmd_crossval, "demo-data": cmd_demo, "compare": cmd_compare,
-            "bench": cmd_bench, "poses": cmd_poses, "import-labels": cmd_import_labels, "import-model": cmd_import_model}
+            "bench": cmd_bench, "poses": cmd_poses, "import-labels": cmd_import_labels, "import-model": cmd_import_model,
+            "suggest": cmd_suggest}
 
 
 def run_command(fn, argv: list[str], debug: bool = False) -> int:

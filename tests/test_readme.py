@@ -39,17 +39,18 @@ def test_every_subcommand_flag_is_documented():
 
     from kit import bench, compare
     from kit.data import demo
-    from kit.results import evaluate
+    from kit.results import evaluate, suggest
     parsers = {}
 
     def capture(self, args=None, namespace=None):  # record each command's parser, then stop
         parsers[self.prog] = self
         raise SystemExit(0)
     with mock.patch.object(argparse.ArgumentParser, "parse_args", capture):
-        for main in (evaluate.main_evaluate, demo.main_demo, compare.main_compare, bench.main_bench):
+        for main in (evaluate.main_evaluate, demo.main_demo, compare.main_compare, bench.main_bench,
+                     suggest.main_suggest):
             with pytest.raises(SystemExit):
                 main([])
-    assert len(parsers) == 4, parsers.keys()
+    assert len(parsers) == 5, parsers.keys()
     for prog, parser in parsers.items():
         for flag in _flags(parser) - {"--num-videos"}:
             assert flag in README, f"{prog} {flag} is not in the README"
