@@ -118,7 +118,7 @@ def test_wrong_shapes_say_expected_and_got():
         bb(video().float())
     with pytest.raises(ValueError, match=r"must be 32x32 \(got \(48, 48\)\).*read_frames"):
         bb(video(size=48))  # frames get their geometry when decoded, never a silent squash here
-    with pytest.raises(ValueError, match="img_size a multiple of 16"):
+    with pytest.raises(ValueError, match="img_size=40 is not a multiple of the tiny backbone.s patch size 16"):
         load_backbone("tiny", img_size=40)
 
 

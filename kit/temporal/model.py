@@ -25,7 +25,6 @@ from kit.config import RunConfig
 from kit.data import COCO17_EDGES  # noqa: F401  (re-exported: the default skeleton)
 from kit.errors import RunError
 from kit.temporal.models import build_temporal
-from kit.temporal.models.common import check_mask as _check_mask  # noqa: F401  (kept importable here)
 from kit.temporal.models.mstcn import TemporalConvNet  # noqa: F401  (re-exported: its home before kit.temporal.models)
 
 IGNORE_INDEX = -100  # same value as kit.data.IGNORE_INDEX and torch's cross-entropy default
