@@ -33,6 +33,7 @@ DATASET_FORMATS = ("auto", "kit", "mstcn")
 RECIPES = ("", "mstcn")
 OPTIMIZERS = ("adamw", "adam")
 LR_SCHEDULES = ("cosine", "constant")
+LOSSES = ("ce", "focal")
 REPORT_TO = ("none", "tensorboard", "trackio")
 
 # The fields whose value is one of a fixed set (the CLI offers them as choices).
@@ -98,6 +99,8 @@ class RunConfig:
     smooth_weight: float = 0.15  # MS-TCN smoothing loss weight (lambda)
     smooth_tau: float = 4.0  # MS-TCN smoothing truncation (tau)
     class_weights: bool = False  # weight the cross-entropy by inverse class frequency
+    loss: str = "ce"  # ce (cross-entropy; BCE per behaviour on multi-label tasks) | focal (rare classes, docs/labels.md)
+    focal_gamma: float = 2.0  # focal loss exponent: (1 - p_true) ** focal_gamma down-weights easy frames
     task_weights: dict = field(default_factory=dict)  # {task: weight} for the multi-task sum; missing = 1
     feature_cache: bool = True  # cache frozen-backbone features (memory and <output_dir>/.feature_cache)
     num_workers: int = 0  # DataLoader worker processes
@@ -128,6 +131,7 @@ class RunConfig:
         _check_choice("recipe", self.recipe, RECIPES)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_choice("loss", self.loss, LOSSES)
         for name, typ in field_types().items():
             if typ is float and not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"RunConfig.{name} must be a finite number, got {getattr(self, name)}")
@@ -145,7 +149,7 @@ class RunConfig:
             raise ConfigError("RunConfig.window_stride, num_workers, warmup_steps, max_len and fps must be >= 0")
         if self.lr <= 0 or self.backbone_lr <= 0:
             raise ConfigError(f"RunConfig.lr and backbone_lr must be > 0, got {self.lr}, {self.backbone_lr}")
-        for name in ("weight_decay", "grad_clip", "smooth_weight", "smooth_tau"):
+        for name in ("weight_decay", "grad_clip", "smooth_weight", "smooth_tau", "focal_gamma"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"RunConfig.{name} must be >= 0, got {getattr(self, name)}")
         _check_task_weight_values(self.task_weights)

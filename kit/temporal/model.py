@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from kit.config import RunConfig
 from kit.data import COCO17_EDGES  # noqa: F401  (re-exported: the default skeleton)
+from kit.temporal.models.common import task_probs
 
 IGNORE_INDEX = -100  # same value as kit.data.IGNORE_INDEX and torch's cross-entropy default
 
@@ -168,12 +169,13 @@ class TemporalConvNet(nn.Module):
     """
 
     def __init__(self, in_dim: int, num_classes: Mapping[str, int], channels: int = 64,
-                 layers: int = 8, stages: int = 2, dropout: float = 0.3):
+                 layers: int = 8, stages: int = 2, dropout: float = 0.3, multilabel: Sequence[str] = ()):
         super().__init__()
         if not num_classes or min(num_classes.values()) < 1:
             raise ValueError(f"TemporalConvNet needs >= 1 class per task, got {dict(num_classes)}")
         self.in_dim, self.tasks = in_dim, list(num_classes)
         self.sizes = [int(num_classes[t]) for t in self.tasks]
+        self.multilabel = [t in multilabel for t in self.tasks]  # a sigmoid per behaviour between stages
         total = sum(self.sizes)
         self.stages = nn.ModuleList(
             _Stage(in_dim if s == 0 else total, total, channels, layers, dropout) for s in range(stages))
@@ -187,7 +189,7 @@ class TemporalConvNet(nn.Module):
         out = self.stages[0](x, m)  # (B, ΣK, T)
         outputs = [out]
         for stage in self.stages[1:]:
-            probs = torch.cat([c.softmax(1) for c in out.split(self.sizes, 1)], 1) * m  # (B, ΣK, T)
+            probs = task_probs(out, self.sizes, self.multilabel) * m  # (B, ΣK, T)
             out = stage(probs, m)
             outputs.append(out)
         return [{t: c.transpose(1, 2) for t, c in zip(self.tasks, o.split(self.sizes, 1))}  # (B, T, K)
@@ -219,7 +221,7 @@ class MultiTaskModel(nn.Module):
     def __init__(self, feature_dim: int, vocab: Mapping[str, Sequence[str]], *, tasks=None,
                  num_joints: int = 17, use_pose: bool = True, pose_dim: int = 64,
                  channels: int = 64, layers: int = 8, stages: int = 2, dropout: float = 0.3,
-                 edges=None, feature_proj: bool = True):
+                 edges=None, feature_proj: bool = True, multilabel: Sequence[str] = ()):
         super().__init__()
         tasks = list(vocab) if tasks is None else list(tasks)
         missing = [t for t in tasks if t not in vocab or len(vocab[t]) == 0]
@@ -228,6 +230,7 @@ class MultiTaskModel(nn.Module):
                              "every head needs labels in the training split")
         self.tasks = tasks
         self.vocab = {t: list(vocab[t]) for t in tasks}
+        self.multilabel = [t for t in tasks if t in multilabel]  # tasks with a sigmoid per behaviour
         self.feature_dim, self.use_pose, self.pose_dim = feature_dim, use_pose, pose_dim
         # LayerNorm -> Linear -> Dropout puts features of any scale and width on the TCN's footing; MS-TCN
         # itself feeds the features straight to its first 1x1 conv (feature_proj=False, the recipe's choice)
@@ -235,7 +238,8 @@ class MultiTaskModel(nn.Module):
                        if feature_proj else nn.Identity())
         self.pose = PoseGraphEncoder(num_joints, pose_dim, edges) if use_pose else None
         self.tcn = TemporalConvNet((channels if feature_proj else feature_dim) + (pose_dim if use_pose else 0),
-                                   {t: len(self.vocab[t]) for t in tasks}, channels, layers, stages, dropout)
+                                   {t: len(self.vocab[t]) for t in tasks}, channels, layers, stages, dropout,
+                                   self.multilabel)
 
     def forward(self, visual: torch.Tensor, pose: torch.Tensor | None = None,
                 mask: torch.Tensor | None = None, has_pose: torch.Tensor | None = None):
@@ -274,18 +278,20 @@ class ActionOnlyModel(MultiTaskModel):
 
 
 def build_model(cfg: RunConfig, feature_dim: int, vocab: Mapping[str, Sequence[str]],
-                num_joints: int = 17) -> MultiTaskModel:
-    """The model ``cfg.model_type`` names, sized by the config's model fields."""
+                num_joints: int = 17, multilabel: Sequence[str] = ()) -> MultiTaskModel:
+    """The model ``cfg.model_type`` names, sized by the config's model fields; ``multilabel``
+    names the tasks with a sigmoid per behaviour."""
     cls = ActionOnlyModel if cfg.model_type == "action_only" else MultiTaskModel
     return cls(feature_dim, vocab, num_joints=num_joints, use_pose=cfg.use_pose,
                pose_dim=cfg.pose_dim, channels=cfg.tcn_channels, layers=cfg.tcn_layers,
-               stages=cfg.tcn_stages, dropout=cfg.dropout, feature_proj=cfg.feature_proj)
+               stages=cfg.tcn_stages, dropout=cfg.dropout, feature_proj=cfg.feature_proj, multilabel=multilabel)
 
 
 def segmentation_loss(stages: Sequence[Mapping[str, torch.Tensor]], labels: Mapping[str, torch.Tensor],
                       mask: torch.Tensor, smooth_weight: float = 0.15, smooth_tau: float = 4.0,
                       class_weights: Mapping[str, torch.Tensor] | None = None,
-                      task_weights: Mapping[str, float] | None = None):
+                      task_weights: Mapping[str, float] | None = None, loss: str = "ce",
+                      focal_gamma: float = 2.0):
     """MS-TCN's loss, summed over stages, weighted over tasks.
 
     Per stage and task: cross-entropy over real, labelled frames (``IGNORE_INDEX`` and padding
@@ -295,8 +301,18 @@ def segmentation_loss(stages: Sequence[Mapping[str, torch.Tensor]], labels: Mapp
     pairs whose frames are both real. The smoothing needs no labels, so it still applies to a
     task with no labelled frame in the batch; that task's cross-entropy is 0 (never NaN).
 
+    ``loss="focal"`` multiplies each frame's cross-entropy by ``(1 - p_true) ** focal_gamma`` (Lin
+    et al., "Focal Loss for Dense Object Detection", ICCV 2017), so the many easy frames of common
+    classes weigh less than the hard ones of a rare class; class weights still apply.
+
+    A multi-label task (its labels ``(B, T, K)`` float 0/1, ``IGNORE_INDEX`` on unlabeled frames)
+    gets binary cross-entropy per behaviour, averaged over labelled frames and behaviours (focal:
+    each term times ``(1 - p_t) ** focal_gamma``); its class weights are each behaviour's
+    ``pos_weight`` (:func:`pos_weights_from_counts`); its smoothing compares log-sigmoids.
+
     Shapes:
-        stages: list of {task: (B, T, K)}; labels: {task: (B, T) long}; mask: (B, T) bool.
+        stages: list of {task: (B, T, K)}; labels: {task: (B, T) long, or (B, T, K) float for a
+        multi-label task}; mask: (B, T) bool.
         returns: (scalar loss, {"loss", "ce/<task>", "smooth/<task>": float}) where the parts
         are summed over stages, smooth already times ``smooth_weight``, neither task-weighted.
     """
@@ -308,18 +324,28 @@ def segmentation_loss(stages: Sequence[Mapping[str, torch.Tensor]], labels: Mapp
         for task, logits in stage.items():
             logits = logits.float()
             K = logits.shape[-1]
-            target = labels[task].masked_fill(~mask | (labels[task] < 0), IGNORE_INDEX)  # padding, UNSEEN
             w = None if not class_weights or task not in class_weights else \
                 class_weights[task].to(logits.device, torch.float32)
-            ce = F.cross_entropy(logits.reshape(-1, K), target.reshape(-1), weight=w,
-                                 ignore_index=IGNORE_INDEX, reduction="sum")
+            weight = 1.0 if task_weights is None else float(task_weights.get(task, 1.0))
+            if labels[task].dim() == 3:  # multi-label: (B, T, K) 0/1 targets
+                ce, smooth = _multilabel_loss(logits, labels[task], mask, pairs, w, loss, focal_gamma,
+                                              smooth_weight, smooth_tau)
+                total = total + weight * (ce + smooth)
+                for key, value in ((f"ce/{task}", ce), (f"smooth/{task}", smooth)):
+                    parts[key] = parts.get(key, 0.0) + value.detach()
+                continue
+            target = labels[task].masked_fill(~mask | (labels[task] < 0), IGNORE_INDEX)  # padding, UNSEEN
+            if loss == "focal":
+                ce = _focal_ce(logits.reshape(-1, K), target.reshape(-1), w, focal_gamma)
+            else:
+                ce = F.cross_entropy(logits.reshape(-1, K), target.reshape(-1), weight=w,
+                                     ignore_index=IGNORE_INDEX, reduction="sum")
             real = target.reshape(-1) != IGNORE_INDEX
             denom = real.sum() if w is None else w[target.reshape(-1)[real]].sum()
             ce = ce / denom.clamp_min(1e-12)  # no labelled frame: 0 / eps = 0, no NaN
             logp = logits.log_softmax(-1)  # (B, T, K)
             sq = (logp[:, 1:] - logp[:, :-1].detach()).pow(2).clamp(max=smooth_tau ** 2)
             smooth = smooth_weight * (sq.mean(-1) * pairs).sum() / pairs.sum().clamp_min(1)
-            weight = 1.0 if task_weights is None else float(task_weights.get(task, 1.0))
             total = total + weight * (ce + smooth)
             for key, value in ((f"ce/{task}", ce), (f"smooth/{task}", smooth)):
                 parts[key] = parts.get(key, 0.0) + value.detach()
@@ -327,6 +353,50 @@ def segmentation_loss(stages: Sequence[Mapping[str, torch.Tensor]], labels: Mapp
         raise ValueError("segmentation_loss got no stage logits")
     values = torch.stack([total.detach(), *parts.values()]).tolist()  # one device sync
     return total, dict(zip(["loss", *parts], values))
+
+
+def _focal_ce(logits: torch.Tensor, target: torch.Tensor, w: torch.Tensor | None, gamma: float) -> torch.Tensor:
+    """Summed focal cross-entropy ``-w_y (1 - p_y)^gamma log p_y`` over frames whose target is not
+    ``IGNORE_INDEX``. Shapes: logits (N, K), target (N,) long; returns a scalar."""
+    real = target != IGNORE_INDEX
+    y = target.clamp_min(0)
+    logp = logits.log_softmax(-1).gather(1, y[:, None])[:, 0]  # (N,)
+    term = -(1 - logp.exp()).pow(gamma) * logp
+    if w is not None:
+        term = term * w[y]
+    return (term * real).sum()
+
+
+def _multilabel_loss(logits, target, mask, pairs, pos_weight, loss, gamma, smooth_weight, smooth_tau):
+    """(BCE or focal BCE averaged over labelled frames and behaviours, smoothing) of one multi-label task.
+
+    Shapes: logits (B, T, K), target (B, T, K) float 0/1 or IGNORE_INDEX, mask (B, T), pairs (B, T-1).
+    """
+    if target.shape != logits.shape:
+        raise ValueError(f"multi-label targets expected {tuple(logits.shape)} (B, T, K), got {tuple(target.shape)}")
+    real = (target != IGNORE_INDEX) & mask[..., None]  # (B, T, K)
+    y = target.clamp(0, 1).to(logits.dtype)
+    bce = F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight, reduction="none")  # (B, T, K)
+    if loss == "focal":
+        p = logits.sigmoid()
+        bce = bce * (1 - torch.where(y > 0.5, p, 1 - p)).pow(gamma)
+    ce = (bce * real).sum() / real.sum().clamp_min(1)
+    logp = F.logsigmoid(logits)  # (B, T, K)
+    sq = (logp[:, 1:] - logp[:, :-1].detach()).pow(2).clamp(max=smooth_tau ** 2)
+    smooth = smooth_weight * (sq.mean(-1) * pairs).sum() / pairs.sum().clamp_min(1)
+    return ce, smooth
+
+
+def pos_weights_from_counts(positive, labelled) -> torch.Tensor:
+    """Per behaviour ``negatives / positives`` (BCE's ``pos_weight``), 1 where a behaviour never occurs.
+
+    Example:
+        >>> pos_weights_from_counts([10, 0], [100, 100]).tolist()
+        [9.0, 1.0]
+    """
+    pos = torch.as_tensor(positive, dtype=torch.float32)
+    n = torch.as_tensor(labelled, dtype=torch.float32)
+    return torch.where(pos > 0, (n - pos) / pos.clamp_min(1), torch.ones_like(pos))
 
 
 def class_weights_from_counts(counts) -> torch.Tensor:
