@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ from kit.results.inspect import DEMO_NOTE, backbone_choice, project_path
 from kit.temporal.runs import latest_run
 
 __all__ = ["config_summary", "find_run", "run_files", "metrics_table", "per_class_table", "behaviour_table",
+           "run_thresholds",
            "read_predictions"]
 
 
@@ -106,6 +108,14 @@ def behaviour_table(result: dict) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=["precision", "recall", "f1", "ap", "threshold", "support", "frames_pct"])
     return pd.concat(parts, names=["task", "behaviour"]).astype({"support": int})
+
+
+def run_thresholds(run_dir: str | Path) -> pd.DataFrame:
+    """``thresholds.json`` of a run as a table (task, behaviour -> threshold); empty without a multi-label task."""
+    path = Path(run_dir) / "thresholds.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    rows = [(t, b, th) for t, per in data.items() for b, th in per.items()]
+    return pd.DataFrame(rows, columns=["task", "behaviour", "threshold"]).set_index(["task", "behaviour"])
 
 
 def read_predictions(run_dir: str | Path, video: str = "") -> pd.DataFrame:
