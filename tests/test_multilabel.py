@@ -15,7 +15,8 @@ from kit.data.demo import make_demo_data
 from kit.data.labels import IGNORE_INDEX, build_vocab, encode_multilabel, multilabel_tasks, split_labels
 from kit.data.video import DataError
 from kit.temporal.behaviours import average_precision, behaviour_metrics, choose_thresholds
-from kit.temporal.model import TemporalConvNet, pos_weights_from_counts, segmentation_loss
+from kit.temporal.losses import pos_weights_from_counts
+from kit.temporal.model import TemporalConvNet, segmentation_loss
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +150,13 @@ def test_train_evaluate_predict_a_multilabel_run(ml_root, tmp_path, capsys):
     segs = pd.read_csv(tmp_path / "labels" / "demo_003.segments.csv", keep_default_na=False)
     assert {"behaviour:arms_up", "behaviour:moving", "behaviour:scratch"} <= set(segs["task"])
     assert set(out.summary["task"]) >= {"action", "behaviour:scratch"}
+
+
+def test_the_printed_table_has_per_class_rows_with_their_share_of_frames():
+    from kit.results.evaluate import METRICS, format_table
+
+    per_class = {"idle": {"precision": 90.0, "recall": 95.0, "f1-score": 92.4, "support": 990},
+                 "fall": {"precision": 50.0, "recall": 20.0, "f1-score": 28.6, "support": 10}}
+    table = format_table({"action": dict(dict.fromkeys(METRICS, 50.0), per_class=per_class), "videos": 1})
+    row = next(ln for ln in table.splitlines() if ln.startswith("action/fall")).split()
+    assert row[1:] == ["50.00", "20.00", "28.60", "10", "1.00"]  # a class in 1 % of the frames, its F1 shown

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from kit.config import RunConfig
 from kit.data import COCO17_EDGES  # noqa: F401  (re-exported: the default skeleton)
+from kit.temporal.losses import _focal_ce, _multilabel_loss  # rare classes, overlapping behaviours
 from kit.temporal.models.common import task_probs
 
 IGNORE_INDEX = -100  # same value as kit.data.IGNORE_INDEX and torch's cross-entropy default
@@ -308,7 +309,7 @@ def segmentation_loss(stages: Sequence[Mapping[str, torch.Tensor]], labels: Mapp
     A multi-label task (its labels ``(B, T, K)`` float 0/1, ``IGNORE_INDEX`` on unlabeled frames)
     gets binary cross-entropy per behaviour, averaged over labelled frames and behaviours (focal:
     each term times ``(1 - p_t) ** focal_gamma``); its class weights are each behaviour's
-    ``pos_weight`` (:func:`pos_weights_from_counts`); its smoothing compares log-sigmoids.
+    ``pos_weight`` (:func:`kit.temporal.losses.pos_weights_from_counts`); its smoothing compares log-sigmoids.
 
     Shapes:
         stages: list of {task: (B, T, K)}; labels: {task: (B, T) long, or (B, T, K) float for a
@@ -353,50 +354,6 @@ def segmentation_loss(stages: Sequence[Mapping[str, torch.Tensor]], labels: Mapp
         raise ValueError("segmentation_loss got no stage logits")
     values = torch.stack([total.detach(), *parts.values()]).tolist()  # one device sync
     return total, dict(zip(["loss", *parts], values))
-
-
-def _focal_ce(logits: torch.Tensor, target: torch.Tensor, w: torch.Tensor | None, gamma: float) -> torch.Tensor:
-    """Summed focal cross-entropy ``-w_y (1 - p_y)^gamma log p_y`` over frames whose target is not
-    ``IGNORE_INDEX``. Shapes: logits (N, K), target (N,) long; returns a scalar."""
-    real = target != IGNORE_INDEX
-    y = target.clamp_min(0)
-    logp = logits.log_softmax(-1).gather(1, y[:, None])[:, 0]  # (N,)
-    term = -(1 - logp.exp()).pow(gamma) * logp
-    if w is not None:
-        term = term * w[y]
-    return (term * real).sum()
-
-
-def _multilabel_loss(logits, target, mask, pairs, pos_weight, loss, gamma, smooth_weight, smooth_tau):
-    """(BCE or focal BCE averaged over labelled frames and behaviours, smoothing) of one multi-label task.
-
-    Shapes: logits (B, T, K), target (B, T, K) float 0/1 or IGNORE_INDEX, mask (B, T), pairs (B, T-1).
-    """
-    if target.shape != logits.shape:
-        raise ValueError(f"multi-label targets expected {tuple(logits.shape)} (B, T, K), got {tuple(target.shape)}")
-    real = (target != IGNORE_INDEX) & mask[..., None]  # (B, T, K)
-    y = target.clamp(0, 1).to(logits.dtype)
-    bce = F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight, reduction="none")  # (B, T, K)
-    if loss == "focal":
-        p = logits.sigmoid()
-        bce = bce * (1 - torch.where(y > 0.5, p, 1 - p)).pow(gamma)
-    ce = (bce * real).sum() / real.sum().clamp_min(1)
-    logp = F.logsigmoid(logits)  # (B, T, K)
-    sq = (logp[:, 1:] - logp[:, :-1].detach()).pow(2).clamp(max=smooth_tau ** 2)
-    smooth = smooth_weight * (sq.mean(-1) * pairs).sum() / pairs.sum().clamp_min(1)
-    return ce, smooth
-
-
-def pos_weights_from_counts(positive, labelled) -> torch.Tensor:
-    """Per behaviour ``negatives / positives`` (BCE's ``pos_weight``), 1 where a behaviour never occurs.
-
-    Example:
-        >>> pos_weights_from_counts([10, 0], [100, 100]).tolist()
-        [9.0, 1.0]
-    """
-    pos = torch.as_tensor(positive, dtype=torch.float32)
-    n = torch.as_tensor(labelled, dtype=torch.float32)
-    return torch.where(pos > 0, (n - pos) / pos.clamp_min(1), torch.ones_like(pos))
 
 
 def class_weights_from_counts(counts) -> torch.Tensor:

@@ -32,7 +32,8 @@ from kit.files import append_history, load_checkpoint, read_history, save_checkp
 from kit.temporal import tracking
 from kit.temporal.behaviours import METRICS as BEHAVIOUR_METRICS, behaviour_metrics, choose_thresholds
 from kit.temporal.metrics import segment_metrics
-from kit.temporal.model import build_model, class_weights_from_counts, pos_weights_from_counts, segmentation_loss
+from kit.temporal.losses import pos_weights_from_counts
+from kit.temporal.model import build_model, class_weights_from_counts, segmentation_loss
 from kit.temporal.optim import build_optimizer, lr_at, param_groups
 from kit.temporal.recipes import apply_recipe
 from kit.data.dataset import run_data
