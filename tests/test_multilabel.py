@@ -123,7 +123,7 @@ def test_train_evaluate_predict_a_multilabel_run(ml_root, tmp_path, capsys):
     from kit.results.predict import predict
     from kit.temporal.train import fit
 
-    cfg = RunConfig(data_root=str(ml_root), backbone="tiny", img_size=32, epochs=2, output_dir=str(tmp_path),
+    cfg = RunConfig(data_root=str(ml_root), backbone="tiny", img_size=32, epochs=1, output_dir=str(tmp_path),
                     run_name="ml", tcn_layers=3, tcn_channels=16, loss="focal", class_weights=True)
     run = fit(cfg).run_dir
     thresholds = json.loads((run / "thresholds.json").read_text())
