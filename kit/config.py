@@ -40,7 +40,7 @@ REPORT_TO = ("none", "tensorboard", "trackio")
 CHOICES = {"model_type": MODEL_TYPES, "backbone": BACKBONES, "visual_mode": VISUAL_MODES, "pipeline": PIPELINES,
            "resize_mode": RESIZE_MODES, "feature_dtype": FEATURE_DTYPES, "mixed_precision": MIXED_PRECISION,
            "dataset_format": DATASET_FORMATS, "recipe": RECIPES, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES,
-           "report_to": REPORT_TO}
+           "loss": LOSSES, "report_to": REPORT_TO}
 
 
 @dataclass
