@@ -99,7 +99,7 @@ class RunConfig:
     smooth_weight: float = 0.15  # MS-TCN smoothing loss weight (lambda)
     smooth_tau: float = 4.0  # MS-TCN smoothing truncation (tau)
     class_weights: bool = False  # weight the cross-entropy by inverse class frequency
-    loss: str = "ce"  # ce (cross-entropy; BCE per behaviour on multi-label tasks) | focal (rare classes, docs/labels.md)
+    loss: str = "ce"  # ce (cross-entropy; BCE per behaviour if multi-label) | focal (rare classes, docs/labels.md)
     focal_gamma: float = 2.0  # focal loss exponent: (1 - p_true) ** focal_gamma down-weights easy frames
     task_weights: dict = field(default_factory=dict)  # {task: weight} for the multi-task sum; missing = 1
     feature_cache: bool = True  # cache frozen-backbone features (memory and <output_dir>/.feature_cache)

@@ -83,8 +83,8 @@ def predict(run_dir: str | Path, videos, out: str | Path = "", checkpoint: str =
         t0 = time.perf_counter()
         pred = trained.predict([r], batch_size=batch_size, progress=progress)[0]
         probs, vocab = binary_view(pred.probs, trained.vocab, trained.multilabel, trained.thresholds)
-        files = write_video_outputs(out, r.stem, probs, vocab, r.fps or 0.0, r.video_path, overlay, columns=behaviour_columns(
-            pred.probs, trained.vocab, trained.multilabel, trained.thresholds))
+        columns = behaviour_columns(pred.probs, trained.vocab, trained.multilabel, trained.thresholds)
+        files = write_video_outputs(out, r.stem, probs, vocab, r.fps or 0.0, r.video_path, overlay, columns=columns)
         rows.append(_row(r, out, overlay, seconds=time.perf_counter() - t0, skipped=False, files=files))
         log.info(f"[info] {r.stem}: {r.num_frames} frames labelled in {rows[-1]['seconds']:.1f} s")
     segs = {row["stem"]: pd.read_csv(out / f"{row['stem']}.segments.csv", keep_default_na=False) for row in rows}
