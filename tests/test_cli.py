@@ -17,7 +17,8 @@ pytest_plugins = ["fixtures_run"]
 OTHER = {str: "x", int: 3, float: 0.125, dict: {"action": 2.0}}
 CHOICE = {"model_type": "action_only", "backbone": "vit2d", "visual_mode": "clip", "mixed_precision": "bf16",
           "dataset_format": "mstcn", "recipe": "mstcn", "optimizer": "adam", "lr_schedule": "constant",
-          "pipeline": "windows", "resize_mode": "pad", "feature_dtype": "float32", "report_to": "tensorboard"}
+          "pipeline": "windows", "resize_mode": "pad", "feature_dtype": "float32", "report_to": "tensorboard",
+          "loss": "focal"}
 
 
 @pytest.mark.parametrize("name,typ", list(field_types().items()))
