@@ -35,6 +35,7 @@ RECIPES = ("", "mstcn", "mstcn++", "asformer", "diffact")
 TEMPORAL_MODELS = ("mstcn", "mstcn++", "asformer", "diffact")  # kit.temporal.models.TEMPORAL_MODELS registers each
 OPTIMIZERS = ("adamw", "adam")
 LR_SCHEDULES = ("cosine", "constant")
+LOSSES = ("ce", "focal")
 REPORT_TO = ("none", "tensorboard", "trackio")
 
 TINY_PATCH, TINY_TUBELET = 16, 2  # the tiny backbone's patch and tubelet sizes (kit.features.backbones.videomae)
@@ -43,8 +44,7 @@ TINY_PATCH, TINY_TUBELET = 16, 2  # the tiny backbone's patch and tubelet sizes 
 CHOICES = {"model_type": MODEL_TYPES, "backbone": BACKBONES, "visual_mode": VISUAL_MODES, "pipeline": PIPELINES,
            "resize_mode": RESIZE_MODES, "feature_dtype": FEATURE_DTYPES, "mixed_precision": MIXED_PRECISION,
            "dataset_format": DATASET_FORMATS, "recipe": RECIPES, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES,
-           "temporal_model": TEMPORAL_MODELS,
-           "report_to": REPORT_TO}
+           "temporal_model": TEMPORAL_MODELS, "loss": LOSSES, "report_to": REPORT_TO}
 
 
 @dataclass
@@ -109,6 +109,8 @@ class RunConfig:
     smooth_weight: float = 0.15  # MS-TCN smoothing loss weight (lambda)
     smooth_tau: float = 4.0  # MS-TCN smoothing truncation (tau)
     class_weights: bool = False  # weight the cross-entropy by inverse class frequency
+    loss: str = "ce"  # ce (cross-entropy; BCE per behaviour if multi-label) | focal (rare classes, docs/labels.md)
+    focal_gamma: float = 2.0  # focal loss exponent: (1 - p_true) ** focal_gamma down-weights easy frames
     task_weights: dict = field(default_factory=dict)  # {task: weight} for the multi-task sum; missing = 1
     feature_cache: bool = True  # cache frozen-backbone features (memory and <output_dir>/.feature_cache)
     num_workers: int = 0  # DataLoader worker processes
@@ -140,6 +142,7 @@ class RunConfig:
         _check_choice("temporal_model", self.temporal_model, TEMPORAL_MODELS)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_choice("loss", self.loss, LOSSES)
         for name, typ in field_types().items():
             if typ is float and not math.isfinite(getattr(self, name)):
                 raise ConfigError(f"RunConfig.{name} must be a finite number, got {getattr(self, name)}")
@@ -158,7 +161,7 @@ class RunConfig:
                               "must be >= 0")
         if self.lr <= 0 or self.backbone_lr <= 0:
             raise ConfigError(f"RunConfig.lr and backbone_lr must be > 0, got {self.lr}, {self.backbone_lr}")
-        for name in ("weight_decay", "grad_clip", "smooth_weight", "smooth_tau"):
+        for name in ("weight_decay", "grad_clip", "smooth_weight", "smooth_tau", "focal_gamma"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"RunConfig.{name} must be >= 0, got {getattr(self, name)}")
         _check_task_weight_values(self.task_weights)
@@ -166,6 +169,9 @@ class RunConfig:
             raise ConfigError(f"RunConfig.diffact_sampling_steps must be >= 1, got {self.diffact_sampling_steps}")
         if self.run_name:
             check_run_name(self.run_name)
+        if self.loss == "focal" and self.temporal_model == "diffact":
+            raise ConfigError("RunConfig.loss='focal' weights the cross-entropy of models trained on their stage outputs; "
+                              "DiffAct trains with its own objective: use loss='ce' (or class_weights) with diffact")
         if self.resolved_backbone == "tiny":  # known without loading anything: fail before a run folder is made
             check_clip_geometry(self.img_size, self.num_frames, TINY_PATCH, TINY_TUBELET, "tiny")
         if self.resume and self.overwrite:

@@ -19,7 +19,7 @@ CHOICE = {"model_type": "action_only", "backbone": "vit2d", "visual_mode": "clip
           "dataset_format": "mstcn", "recipe": "mstcn", "optimizer": "adam", "lr_schedule": "constant",
           "pipeline": "windows", "resize_mode": "pad", "feature_dtype": "float32", "report_to": "tensorboard",
           "img_size": 64, "num_frames": 8,  # (the demo's tiny backbone takes multiples of its patch and tubelet)
-          "temporal_model": "asformer"}
+          "temporal_model": "asformer", "loss": "focal"}
 
 
 @pytest.mark.parametrize("name,typ", list(field_types().items()))

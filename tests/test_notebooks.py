@@ -485,3 +485,20 @@ def test_keypoints_land_where_the_resize_puts_their_pixels(mode, size):
         ys, xs = np.mgrid[:30, :30]
         cx, cy = (out * xs).sum() / out.sum(), (out * ys).sum() / out.sum()  # where the dot landed
         assert score == 1 and abs(cx - mx) < 0.5 and abs(cy - my) < 0.5, (mode, (x, y), (cx, cy), (mx, my))
+
+
+@pytest.mark.slow
+def test_notebooks_03_to_05_show_the_behaviours_of_a_multilabel_run(tmp_path):
+    """03 -> 05 on ``demo-data --multilabel``: thresholds, per-behaviour metrics, per-behaviour decisions
+    (the API path is covered, faster, by tests/test_multilabel.py)."""
+    from kit.data.demo import make_demo_data
+
+    data = make_demo_data(tmp_path / "ml", num_videos=6, multilabel=True)
+    out = tmp_path / "outputs"
+    nb3 = papermill("03_train", tmp_path / "03.ipynb", ROOT, data_root=data, backbone="tiny", img_size=32, epochs=2,
+                    output_dir=out, run_name="ml")
+    assert "scratch" in text_of(nb3) and (out / "ml" / "thresholds.json").is_file()
+    nb4 = papermill("04_evaluate", tmp_path / "04.ipynb", ROOT, output_dir=out)
+    assert "frames_pct" in text_of(nb4) and "scratch" in text_of(nb4)
+    nb5 = papermill("05_predict", tmp_path / "05.ipynb", ROOT, output_dir=out, out=tmp_path / "labels")
+    assert "behaviour:scratch_prob" in text_of(nb5)

@@ -8,7 +8,11 @@ The data contract::
     <root>/Poses/<stem>.npy         optional (L, J, 2|3): x, y[, score] in pixels
     <root>/splits.csv               optional video,split (train|val|test); else a seeded split
 
-``action`` is required; every other plain column is one more categorical task. Frames are
+``action`` is required; every other plain column is one more categorical task. A task is
+multi-label (behaviours that overlap, one sigmoid each) when a cell holds several labels joined by
+``|`` (``groom|rear``) or ``-`` (labelled: none of the behaviours); binary columns
+``<task>:<behaviour>`` holding 0/1 are read as the same thing (``behaviour:groom=1,
+behaviour:rear=1`` is ``behaviour=groom|rear``, all 0 is ``-``, all empty unlabeled). Frames are
 numbered from 0. Empty cells (and ``nan``/``None``/``null``/``NA``/``N/A``/``#N/A``, counted in a
 warning), frames a CSV does not mention and gaps between segments are unlabeled: ``IGNORE_INDEX``
 for the loss and the metrics. Keypoints may instead sit in a per-frame CSV as ``kp{j}_x, kp{j}_y
@@ -280,6 +284,10 @@ def _read_annotation(path: Path, meta, problems: list[dict]):
                                     f"{lines[first].tolist()}", "keep one row per frame", lines[first[0]], "frame"))
     if len(problems) > before:
         return None, None
+    df = _binary_columns(df, path, problems)
+    if df is None:
+        return None, None
+    cols = list(df.columns)
     tasks = ["action"] + [c for c in cols if c not in _FRAME_COLS and c != "action"
                           and not _KP_COL.match(c) and not c.startswith("Unnamed:")]
     labels, na = {}, {}
@@ -310,6 +318,38 @@ def _read_annotation(path: Path, meta, problems: list[dict]):
     kp_cols = [c for c in cols if _KP_COL.match(c)]
     kp = _csv_keypoints(df, kp_cols, None if segments else ints["frame"], n, path, problems) if kp_cols else None
     return labels, kp
+
+
+def _binary_columns(df: pd.DataFrame, path: Path, problems: list[dict]) -> pd.DataFrame | None:
+    """Columns ``<task>:<behaviour>`` of 0/1 folded into one multi-label column ``<task>`` of
+    ``groom|rear`` / ``-`` (all 0) / ``""`` (all empty); None (and a problem) on a bad cell."""
+    groups: dict[str, list[str]] = {}
+    for c in df.columns:
+        task, sep, beh = c.partition(":")
+        if sep and task.strip() and beh.strip():
+            groups.setdefault(task.strip(), []).append(c)
+    if not groups:
+        return df
+    df = df.copy()
+    for task, cs in groups.items():
+        if task in df.columns:
+            problems.append(problem(path, f"column {task!r} and binary columns {task}:<behaviour> both given",
+                                    f"keep either the {task} column or its {task}:<behaviour> columns", 1, task))
+            return None
+        cells = df[cs].apply(lambda col: col.str.strip())
+        bad = ~cells.isin(["0", "1", ""])
+        if bad.to_numpy().any():
+            i, j = np.argwhere(bad.to_numpy())[0]
+            problems.append(problem(path, f"binary column {cs[j]!r} holds {cells.iat[i, j]!r}", "write 1 (the "
+                                    "behaviour happens), 0 (it does not) or leave the cell empty (unlabeled)",
+                                    int(i) + 2, cs[j]))
+            return None
+        names = [c.partition(":")[2].strip() for c in cs]
+        on = cells.to_numpy() == "1"  # (rows, behaviours)
+        empty = (cells.to_numpy() == "").all(1)
+        df[task] = ["" if e else "|".join(n for n, o in zip(names, row) if o) or "-" for row, e in zip(on, empty)]
+        df = df.drop(columns=cs)
+    return df
 
 
 def _frame_numbers(col: pd.Series, path: Path, name: str, n: int, meta, problems: list[dict]) -> np.ndarray | None:

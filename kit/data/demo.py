@@ -9,11 +9,18 @@ position says nothing about its direction either. A second per-frame label, ``st
 (standing | crouching | airborne), gives the multi-task heads something to learn that cuts across
 actions (only jumps leave the ground, and they crouch before and after).
 
+With ``multilabel=True`` (``python -m kit demo-data --multilabel``) the annotations gain a
+multi-label task ``behaviour`` (``docs/labels.md``) whose behaviours overlap: ``moving`` (walking
+or jumping), ``arms_up`` (waving, or both arms up in the air during a jump: ``moving|arms_up``)
+and the rare ``scratch`` (the right hand at the head for 3-4 frames once per video, under 2 % of
+the frames, over whatever else the figure does). Videos and poses are those of the plain demo
+except for the scratching frames; frames with none of the behaviours hold ``-``.
+
 Layout written by :func:`make_demo_data` (see ``kit.data`` for the contract)::
 
     <out>/Videos/demo_000.mp4        size x size px, 25 fps, 150-300 frames (mp4v)
-    <out>/Annotations/demo_000.csv   frame,action,stance   (every 2nd video: stance empty for
-                                     its first 4 frames, to exercise unlabeled frames)
+    <out>/Annotations/demo_000.csv   frame,action,stance[,behaviour]   (every 2nd video: stance
+                                     empty for its first 4 frames, to exercise unlabeled frames)
     <out>/Poses/demo_000.npy         (N, 17, 3) float32 x, y, score in pixels; small noise and a
                                      few NaN joints, like a real pose estimator. x is tracked
                                      continuously, so it leaves 0..size where the drawing wraps
@@ -45,6 +52,7 @@ from kit.data.poses import COCO17_EDGES as EDGES
 from kit.errors import ConfigError, KitError
 
 ACTIONS = ("idle", "walk_left", "walk_right", "jump", "wave")
+BEHAVIOURS = ("arms_up", "moving", "scratch")  # the multi-label demo's task `behaviour`; scratch is rare
 STANCES = ("standing", "crouching", "airborne")
 FPS = 25.0
 JUMP_PERIOD = 20  # frames per jump: 5 crouch, 10 airborne, 5 landing crouch
@@ -119,8 +127,19 @@ def _segments(rng: np.random.Generator, n: int) -> list[tuple[str, int]]:
     return [(ACTIONS[a], int(m)) for a, m in zip(order, lengths)]
 
 
-def _render_video(rng: np.random.Generator, size: int):
-    """Frames (BGR, uint8), true keypoints ``(N, 17, 2)`` in pixels and per-frame labels."""
+def behaviours_of(action: str, stance: str, scratching: bool) -> str:
+    """The multi-label demo's ``behaviour`` cell of a frame: ``moving|arms_up``, ``scratch``, ``-`` ..."""
+    on = {"arms_up": action == "wave" or stance == "airborne", "moving": action in ("walk_left", "walk_right", "jump"),
+          "scratch": scratching}
+    return "|".join(b for b in BEHAVIOURS if on[b]) or "-"
+
+
+def _render_video(rng: np.random.Generator, size: int, rare: np.random.Generator | None = None):
+    """Frames (BGR, uint8), true keypoints ``(N, 17, 2)`` in pixels and per-frame labels.
+
+    With ``rare`` (the multi-label demo) the figure scratches its head once, at frames drawn from
+    ``rare``; the last list returned says which frames. ``rng``'s draws are the same either way.
+    """
     n = int(rng.integers(150, 301))
     scale = size * rng.uniform(0.40, 0.48)  # figure height in pixels
     ground = size * rng.uniform(0.86, 0.92)
@@ -133,6 +152,8 @@ def _render_video(rng: np.random.Generator, size: int):
     bg = cv2.GaussianBlur(bg, (0, 0), 1.5)
     noise = rng.normal(0, 5, (7, size, size, 3))
     frames, joints, actions, stances = [], np.zeros((n, 17, 2)), [], []
+    itch = (-1, -1) if rare is None else (int(rare.integers(10, n - 10)), 0)
+    itch = (itch[0], itch[0] + (int(rare.integers(3, 5)) if rare is not None else 0))  # [start, end) frames
     f = 0
     for action, length in _segments(rng, n):
         for t in range(length):
@@ -141,6 +162,8 @@ def _render_video(rng: np.random.Generator, size: int):
             elif action == "walk_right":
                 x += speed
             pose, stance = body_pose(action, t)
+            if itch[0] <= f < itch[1]:  # right hand at the head
+                pose[8], pose[10] = [-0.18, 0.78], [-0.05, 0.93]
             joints[f, :, 0] = x + pose[:, 0] * scale  # (17,) pixel columns
             joints[f, :, 1] = ground - pose[:, 1] * scale  # image y points down
             img = np.clip(bg + noise[f % len(noise)], 0, 255).astype(np.uint8)
@@ -151,7 +174,7 @@ def _render_video(rng: np.random.Generator, size: int):
             actions.append(action)
             stances.append(stance)
             f += 1
-    return frames, joints, actions, stances
+    return frames, joints, actions, stances, [itch[0] <= f < itch[1] for f in range(n)]
 
 
 def _draw(img: np.ndarray, kp: np.ndarray, colour: tuple, thick: int, scale: float) -> None:
@@ -168,7 +191,8 @@ def _split_of(i: int, n: int) -> str:
     return "test" if i % 6 == 5 else "val" if i % 6 == 4 else "train"
 
 
-def make_demo_data(out: str | Path, num_videos: int = 12, seed: int = 0, size: int = 128) -> Path:
+def make_demo_data(out: str | Path, num_videos: int = 12, seed: int = 0, size: int = 128,
+                   multilabel: bool = False) -> Path:
     """Writes the demo dataset to ``out`` (about 0.1 s per video) and returns ``out``.
 
     ``out`` must be new, empty or an earlier demo dataset (:func:`is_demo_folder`): anything else
@@ -181,6 +205,7 @@ def make_demo_data(out: str | Path, num_videos: int = 12, seed: int = 0, size: i
         num_videos: videos to render; with 12, 8 train, 2 val and 2 test.
         seed: everything (lengths, segments, colours, noise) derives from it.
         size: frame width and height in pixels.
+        multilabel: add the multi-label task ``behaviour`` (overlapping, one rare; module docstring).
     """
     if num_videos < 1 or size < 32:
         raise ConfigError(f"demo data needs num_videos >= 1 and size >= 32 pixels (the figure must fit), got "
@@ -199,7 +224,8 @@ def make_demo_data(out: str | Path, num_videos: int = 12, seed: int = 0, size: i
     for i in range(num_videos):
         stem = f"demo_{i:03d}"
         rng = np.random.default_rng([seed, i])
-        frames, joints, actions, stances = _render_video(rng, size)
+        frames, joints, actions, stances, itch = _render_video(
+            rng, size, np.random.default_rng([seed, i, 1]) if multilabel else None)
         writer = cv2.VideoWriter(str(out / "Videos" / f"{stem}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
                                  FPS, (size, size))
         if not writer.isOpened():
@@ -210,6 +236,9 @@ def make_demo_data(out: str | Path, num_videos: int = 12, seed: int = 0, size: i
         if i % 2 == 1:
             stances[:4] = [""] * 4  # unlabeled frames: ignored by the loss and the metrics
         csv = ["frame,action,stance"] + [f"{f},{a},{s}" for f, (a, s) in enumerate(zip(actions, stances))]
+        if multilabel:
+            csv = [csv[0] + ",behaviour"] + [f"{row},{behaviours_of(a, s, x)}" for row, a, s, x in
+                                             zip(csv[1:], actions, stances, itch)]
         (out / "Annotations" / f"{stem}.csv").write_text("\n".join(csv) + "\n")
         kp = np.concatenate([joints + rng.normal(0, 0.6, joints.shape),
                              rng.uniform(0.75, 1.0, joints.shape[:2] + (1,))], axis=-1)  # (N, 17, 3)
@@ -217,7 +246,7 @@ def make_demo_data(out: str | Path, num_videos: int = 12, seed: int = 0, size: i
         np.save(out / "Poses" / f"{stem}.npy", kp.astype(np.float32))
         rows.append(f"{stem},{_split_of(i, num_videos)}")
     (out / "splits.csv").write_text("\n".join(rows) + "\n")
-    meta = dict(num_videos=num_videos, seed=seed, size=size)
+    meta = dict(num_videos=num_videos, seed=seed, size=size) | ({"multilabel": True} if multilabel else {})
     (out / MARKER).write_text(json.dumps(meta) + "\n")
     return out
 
@@ -275,8 +304,11 @@ def main_demo(argv: list[str] | None = None) -> int:
     ap.add_argument("--num_videos", "--num-videos", type=int, default=12, help="videos to render")
     ap.add_argument("--seed", type=int, default=0, help="seed of everything in the dataset")
     ap.add_argument("--size", type=int, default=128, help="frame width and height in pixels")
+    ap.add_argument("--multilabel", action="store_true", help="add the multi-label task `behaviour`: moving, "
+                    "arms_up and the rare scratch, which overlap (docs/labels.md)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    out = make_demo_data(args.out, num_videos=args.num_videos, seed=args.seed, size=args.size)
+    out = make_demo_data(args.out, num_videos=args.num_videos, seed=args.seed, size=args.size,
+                         multilabel=args.multilabel)
     print(f"[info] Wrote {args.num_videos} demo videos to {out} in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -7,10 +7,15 @@ windows: windows of ``val_T``, overlaps averaged), and writes into the run folde
 
     predictions/<video>.csv   frame, then per task <task>_true, <task>_pred, <task>_conf
                               (class names; "" = unlabeled; conf = the predicted class's probability)
+                              multi-label task: <task>:<behaviour>_true (1/0, "" unlabeled),
+                              _prob (its sigmoid), _pred (1/0 at the run's threshold)
     predictions/<video>.txt   the action task in MS-TCN's result format (what its eval.py reads)
     eval_<split>.json         {task: {acc, macro_f1, edit, f1@10, f1@25, f1@50, per_class,
                               confusion, labels}, videos, frames, checkpoint, epoch, split,
                               background}   (scores in percent, see kit.temporal.metrics)
+                              multi-label task: {multilabel: true, behaviours: {name: {precision,
+                              recall, f1, ap, edit, f1@10, f1@25, f1@50, threshold, support,
+                              frames_pct}}, mean, labels}   (kit.temporal.behaviours)
 
 Command line: ``python -m kit evaluate --run outputs/<run> [--split val] [--checkpoint best]``.
 
@@ -31,6 +36,7 @@ from kit.data.labels import unseen_labels
 from kit.data.mstcn import mstcn_labels, write_result
 from kit.errors import ConfigError, RunMissing
 from kit.files import read_json, write_json
+from kit.temporal.behaviours import METRICS as BEHAVIOUR_METRICS, behaviour_metrics, decide
 from kit.temporal.metrics import confusion, per_class_report, task_metrics
 from kit.data.dataset import dataset_format, run_records
 from kit.temporal.runs import latest_run
@@ -81,12 +87,15 @@ def evaluate(run_dir: str | Path | None = None, split: str = "", checkpoint: str
     records = [by_stem[s] for s in splits[split]]
     preds = trained.predict(records, batch_size=batch_size, progress=progress)
     vocab = trained.vocab
-    tasks = trained.tasks
+    tasks, multilabel, thresholds = trained.tasks, trained.multilabel, trained.thresholds
+    single = [t for t in tasks if t not in multilabel]
     (run / "predictions").mkdir(exist_ok=True)
     for p, r in zip(preds, records):
-        _prediction_table(p, r, vocab, tasks).to_csv(run / "predictions" / f"{p.stem}.csv", index=False)
-        main = "action" if "action" in tasks else tasks[0]  # MS-TCN's result file, for its eval.py
-        write_result(run / "predictions" / f"{p.stem}.txt", mstcn_labels([vocab[main][k] for k in p.pred(main)]))
+        _prediction_table(p, r, vocab, tasks, thresholds).to_csv(run / "predictions" / f"{p.stem}.csv", index=False)
+        if single:  # MS-TCN's result file, for its eval.py: action, else the first single-label task
+            main = "action" if "action" in single else single[0]
+            write_result(run / "predictions" / f"{p.stem}.txt",
+                         mstcn_labels([vocab[main][k] for k in p.pred(main)]))
 
     rule = "given" if background is not None else "protocol"
     background = protocol_background(trained.cfg, vocab) if background is None else [str(b) for b in background]
@@ -94,8 +103,9 @@ def evaluate(run_dir: str | Path | None = None, split: str = "", checkpoint: str
         log.info(f"[info] Edit and F1@k leave out {', '.join(background)} ("
                  + ("as given" if rule == "given" else "the MS-TCN protocol, as its eval.py; `--background` with no "
                     "name counts every class") + ")")
-    result = {task: _score(preds, task, vocab[task], [b for b in background if b in vocab[task]]) for task in tasks}
-    unseen = unseen_labels(records, {t: vocab[t] for t in tasks})
+    result = {task: _score_behaviours(preds, task, vocab[task], thresholds.get(task, {})) if task in multilabel
+              else _score(preds, task, vocab[task], [b for b in background if b in vocab[task]]) for task in tasks}
+    unseen = unseen_labels(records, {t: vocab[t] for t in tasks}, multilabel)
     for task, counts in unseen.items():
         log.warning(f"[warn] {task}: {sum(counts.values())} frames of {split} have classes the training split never "
                     f"had ({', '.join(f'{k}: {v}' for k, v in counts.items())}); they count as errors")
@@ -134,11 +144,21 @@ def _run_folder(run_dir, output_dir) -> Path:
     return run
 
 
-def _prediction_table(p: VideoPrediction, record, vocab: dict[str, list[str]], tasks: list[str]) -> pd.DataFrame:
-    """One row per frame: ``frame``, then ``<task>_true, <task>_pred, <task>_conf`` per task."""
+def _prediction_table(p: VideoPrediction, record, vocab: dict[str, list[str]], tasks: list[str],
+                      thresholds: dict | None = None) -> pd.DataFrame:
+    """One row per frame: ``frame``, then ``<task>_true, <task>_pred, <task>_conf`` per task; per
+    behaviour of a multi-label task ``<task>:<behaviour>_true`` (1/0, "" unlabeled), ``_prob``, ``_pred``."""
     L = len(p.labels[tasks[0]])
     cols = {"frame": np.arange(L)}
     for t in tasks:
+        if t in p.multilabel:
+            y = p.labels[t]  # (L, K)
+            d = decide(p.probs[t], vocab[t], (thresholds or {}).get(t))  # (L, K)
+            for k, b in enumerate(vocab[t]):
+                cols[f"{t}:{b}_true"] = np.where(y[:, k] == -100, "", y[:, k].astype(int).astype(str)).astype(object)
+                cols[f"{t}:{b}_prob"] = p.probs[t][:, k].round(4)
+                cols[f"{t}:{b}_pred"] = d[:, k]
+            continue
         names = np.asarray(vocab[t], dtype=object)
         cols[f"{t}_true"] = np.asarray(record.labels.get(t) or [""] * L, dtype=object)  # "" = unlabeled
         cols[f"{t}_pred"] = names[p.pred(t)]
@@ -160,6 +180,14 @@ def _score(preds: list[VideoPrediction], task: str, names: list[str], background
     out["confusion"] = confusion(p, g, labels=idx).tolist()
     out["labels"] = list(names)
     return out
+
+
+def _score_behaviours(preds: list[VideoPrediction], task: str, names: list[str], thresholds: dict) -> dict:
+    """Per-behaviour metrics of a multi-label task at the run's thresholds (kit.temporal.behaviours)."""
+    m = behaviour_metrics([v.probs[task] for v in preds], [v.labels[task] for v in preds], names, thresholds)
+    mean = {k: _finite(v) for k, v in m.pop("mean").items()}
+    rows = {b: {k: v if k == "support" else _finite(v) for k, v in row.items()} for b, row in m.items()}
+    return {"multilabel": True, "behaviours": rows, "mean": mean, "labels": list(names)}
 
 
 def _finite(v):
@@ -206,11 +234,34 @@ def background_note(result: dict) -> str:
 
 
 def format_table(result: dict) -> str:
-    """The metrics of an ``evaluate`` result as a fixed-width table, one row per task."""
+    """The metrics of an ``evaluate`` result as fixed-width tables: one row per task; then, when the
+    result has them, precision, recall, F1 and share of frames per class, and per behaviour of a
+    multi-label task its frame, average-precision and segment metrics at its threshold."""
     tasks = [k for k, v in result.items() if isinstance(v, dict) and "acc" in v]
     width = max([4] + [len(t) for t in tasks])
     lines = [f"{'task':<{width}}" + "".join(f"{m:>10}" for m in METRICS)]
     for t in tasks:
         cells = [result[t].get(m) for m in METRICS]
-        lines.append(f"{t:<{width}}" + "".join(f"{'-':>10}" if v is None else f"{v:>10.2f}" for v in cells))
+        lines.append(f"{t:<{width}}" + "".join(_cell(v) for v in cells))
+    rows = [(f"{t}/{c}", r) for t in tasks for c, r in (result[t].get("per_class") or {}).items()]
+    if rows:
+        w = max(len(n) for n, _ in rows)
+        lines += ["", f"{'task/class':<{w}}" + "".join(f"{m:>10}" for m in ("precision", "recall", "f1", "support",
+                                                                             "frames%"))]
+        total = {t: sum(r["support"] for r in (result[t].get("per_class") or {}).values()) or 1 for t in tasks}
+        for n, r in rows:
+            share = 100.0 * r["support"] / total[n.split("/")[0]]
+            lines.append(f"{n:<{w}}" + "".join(_cell(r.get(k)) for k in ("precision", "recall", "f1-score"))
+                         + f"{r['support']:>10d}" + _cell(share))
+    rows = [(f"{t}/{b}", r) for t, v in result.items() if isinstance(v, dict) and v.get("multilabel")
+            for b, r in v["behaviours"].items()]
+    if rows:
+        w = max(len(n) for n, _ in rows)
+        cols = BEHAVIOUR_METRICS + ("threshold", "frames_pct")
+        lines += ["", f"{'task/behaviour':<{w}}" + "".join(f"{m.replace('_pct', '%'):>10}" for m in cols)]
+        lines += [f"{n:<{w}}" + "".join(_cell(r.get(k)) for k in cols) for n, r in rows]
     return "\n".join(lines)
+
+
+def _cell(v) -> str:
+    return f"{'-':>10}" if v is None else f"{v:>10.2f}"

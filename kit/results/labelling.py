@@ -151,7 +151,7 @@ def outputs_done(out_dir: str | Path, stem: str, overlay: bool = False) -> bool:
 def write_video_outputs(out_dir: str | Path, stem: str, probs: Mapping[str, np.ndarray],
                         vocab: Mapping[str, Sequence[str]], fps: float, video_path: str | Path | None = None,
                         overlay: bool = False, codecs: Sequence[str] | None = None, keypoints=None,
-                        edges=()) -> dict[str, Path]:
+                        edges=(), columns: Mapping[str, np.ndarray] | None = None) -> dict[str, Path]:
     """Writes every output of one video (see the module docstring); the overlay comes last.
 
     Args:
@@ -165,19 +165,24 @@ def write_video_outputs(out_dir: str | Path, stem: str, probs: Mapping[str, np.n
         overlay: also write ``<stem>.overlay.mp4`` (:func:`kit.results.overlay.write_overlay`).
         codecs: the overlay's codec preference (default h264, vp9, vp8, mpeg4).
         keypoints, edges: the video's ``(L, J', 3)`` keypoints and skeleton edges, drawn on the overlay.
+        columns: frame-table columns ``(L,)`` that replace (or follow) those of the probabilities,
+            e.g. a behaviour's 0/1 decision and raw probability (:mod:`kit.results.behaviour_view`).
 
     Returns:
         ``{"frames", "segments", "mstcn", "barcode"[, "overlay"]: path written}``.
     """
     frames = frame_table(probs, vocab, fps)  # validates everything before a file is written
+    labels = frames.copy()  # the MS-TCN file takes class names, before `columns` replace any
+    for name, values in (columns or {}).items():
+        frames[name] = values
     if overlay and video_path is None:
         raise ValueError(f"{stem}: overlay=True needs video_path")
     if video_path is not None and probe_video(video_path).num_frames != len(frames):
         raise ValueError(f"{video_path} has {probe_video(video_path).num_frames} frames but the probabilities "
                          f"cover {len(frames)}: pass the probabilities predicted for this video")
     task = "action" if "action" in vocab else next(iter(vocab))
-    txt = mstcn_labels(frames[task])
-    if txt != list(frames[task]):
+    txt = mstcn_labels(labels[task])
+    if txt != list(labels[task]):
         log.info(f"[info] {stem}.txt: spaces in {task} class names written as '_' (MS-TCN's format splits on spaces)")
     paths = output_paths(out_dir, stem, overlay)
     with atomic_path(paths["frames"]) as tmp:

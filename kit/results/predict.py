@@ -7,7 +7,8 @@ the temporal model labels every frame in one pass; the run's backbone is built o
 without current features, and refused when its fingerprint differs from the run's.
 
 Per video, into ``out`` (default ``<run>/predict/``; see :mod:`kit.results.labelling` for the
-columns): ``<stem>.csv`` per frame, ``<stem>.segments.csv``, ``<stem>.txt`` (MS-TCN's result format),
+columns; a multi-label task's behaviours ``<task>:<behaviour>`` each get a 0/1 decision at the run's
+threshold, a ``_prob`` column, their own segments and barcode row, :mod:`kit.results.behaviour_view`): ``<stem>.csv`` per frame, ``<stem>.segments.csv``, ``<stem>.txt`` (MS-TCN's result format),
 ``<stem>.png`` (the barcode), with ``overlay`` ``<stem>.overlay.mp4``; and for all videos
 ``summary.csv`` (segments and time per class) and ``predict.json`` (the run, checkpoint, backbone and
 what was written). A video whose outputs all exist from the same run and checkpoint is skipped: a
@@ -38,6 +39,7 @@ from kit.data.pose_formats import PoseOptions
 from kit.data.video import DataError, problem
 from kit.files import read_json, write_json
 from kit.results.inspect import skeleton_edges
+from kit.results.behaviour_view import behaviour_columns, binary_view, binary_vocab
 from kit.results.labelling import output_paths, outputs_done, summary_table, write_video_outputs
 from kit.temporal.runs import latest_run
 from kit.temporal.trained import TrainedRun
@@ -95,12 +97,14 @@ def predict(run_dir: str | Path, videos, out: str | Path = "", checkpoint: str =
             continue
         t0 = time.perf_counter()
         pred = trained.predict([r], batch_size=batch_size, progress=progress)[0]
-        files = write_video_outputs(out, r.stem, pred.probs, trained.vocab, r.fps or 0.0, r.video_path, overlay,
+        probs, vocab = binary_view(pred.probs, trained.vocab, trained.multilabel, trained.thresholds)
+        columns = behaviour_columns(pred.probs, trained.vocab, trained.multilabel, trained.thresholds)
+        files = write_video_outputs(out, r.stem, probs, vocab, r.fps or 0.0, r.video_path, overlay, columns=columns,
                                     keypoints=r.keypoints, edges=skeleton_edges(r))  # the overlay draws the poses
         rows.append(_row(r, out, overlay, seconds=time.perf_counter() - t0, skipped=False, files=files))
         log.info(f"[info] {r.stem}: {r.num_frames} frames labelled in {rows[-1]['seconds']:.1f} s")
     segs = {row["stem"]: pd.read_csv(out / f"{row['stem']}.segments.csv", keep_default_na=False) for row in rows}
-    summary = summary_table(segs, trained.vocab)
+    summary = summary_table(segs, binary_vocab(trained.vocab, trained.multilabel))
     summary.to_csv(out / "summary.csv", index=False)
     manifest.update(videos=[{k: v for k, v in row.items() if k != "files"} | {"files": {k: str(p) for k, p in
                                                                                       row["files"].items()}}

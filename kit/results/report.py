@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ from kit.results.inspect import DEMO_NOTE, backbone_choice
 from kit.temporal.runs import latest_run
 
 __all__ = ["config_summary", "find_run", "resolve_run", "RunNotFound", "for_people", "run_files", "metrics_table",
-           "per_class_table", "read_predictions"]
+           "per_class_table", "behaviour_table", "run_thresholds", "read_predictions"]
 
 
 def config_summary(cfg: RunConfig, output: bool = True) -> str:
@@ -91,7 +92,8 @@ def find_run(run_dir: str | Path = "", output_dir: str | Path = "outputs") -> Pa
 _WHAT = {"config.json": "the full RunConfig", "labels.json": "class names per task (head order)",
          "splits.json": "videos per split", "history.csv": "one row per epoch",
          "metrics.json": "validation metrics of the best epoch", "last.pt": "checkpoint after the last epoch",
-         "best.pt": "checkpoint of the best epoch", "train.log": "what the run printed"}
+         "best.pt": "checkpoint of the best epoch", "train.log": "what the run printed",
+         "thresholds.json": "per behaviour of a multi-label task, its threshold (chosen on val)"}
 
 
 def run_files(run_dir: str | Path) -> pd.DataFrame:
@@ -141,6 +143,24 @@ def per_class_table(result: dict) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=["precision", "recall", "f1-score", "support"])
     return pd.concat(parts, names=["task", "class"]).astype({"support": int})
+
+
+def behaviour_table(result: dict) -> pd.DataFrame:
+    """Per behaviour of every multi-label task of an evaluate result: precision, recall, F1, average
+    precision, edit, F1@k (%), its threshold, support and share of frames; empty without such a task."""
+    parts = {t: pd.DataFrame(v["behaviours"]).T for t, v in result.items()
+             if isinstance(v, dict) and v.get("multilabel")}
+    if not parts:
+        return pd.DataFrame(columns=["precision", "recall", "f1", "ap", "threshold", "support", "frames_pct"])
+    return pd.concat(parts, names=["task", "behaviour"]).astype({"support": int})
+
+
+def run_thresholds(run_dir: str | Path) -> pd.DataFrame:
+    """``thresholds.json`` of a run as a table (task, behaviour -> threshold); empty without a multi-label task."""
+    path = Path(run_dir) / "thresholds.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    rows = [(t, b, th) for t, per in data.items() for b, th in per.items()]
+    return pd.DataFrame(rows, columns=["task", "behaviour", "threshold"]).set_index(["task", "behaviour"])
 
 
 def read_predictions(run_dir: str | Path, video: str = "") -> pd.DataFrame:

@@ -26,6 +26,7 @@ from kit.data import COCO17_EDGES  # noqa: F401  (re-exported: the default skele
 from kit.errors import RunError
 from kit.temporal.models import build_temporal
 from kit.temporal.models.mstcn import TemporalConvNet  # noqa: F401  (re-exported: its home before kit.temporal.models)
+from kit.temporal.losses import _focal_ce, _multilabel_loss  # rare classes, overlapping behaviours
 
 IGNORE_INDEX = -100  # same value as kit.data.IGNORE_INDEX and torch's cross-entropy default
 
@@ -189,6 +190,7 @@ class MultiTaskModel(nn.Module):
                              "every head needs labels in the training split")
         self.tasks = tasks
         self.vocab = {t: list(vocab[t]) for t in tasks}
+        self.multilabel = [t for t in tasks if t in multilabel]  # tasks with a sigmoid per behaviour
         self.feature_dim, self.use_pose, self.pose_dim = feature_dim, use_pose, pose_dim
         # LayerNorm -> Linear -> Dropout puts features of any scale and width on the TCN's footing; MS-TCN
         # itself feeds the features straight to its first 1x1 conv (feature_proj=False, the recipe's choice)
@@ -251,12 +253,13 @@ class ActionOnlyModel(MultiTaskModel):
 
 
 def build_model(cfg: RunConfig, feature_dim: int, vocab: Mapping[str, Sequence[str]],
-                num_joints: int = 17, skeleton: Mapping | None = None) -> MultiTaskModel:
+                num_joints: int = 17, skeleton: Mapping | None = None, multilabel: Sequence[str] = ()) -> MultiTaskModel:
     """The model ``cfg.model_type`` names, sized by the config's model fields.
 
     ``skeleton`` (:meth:`kit.data.pose_formats.Skeleton.to_dict`: joints, edges, individuals) gives the
     pose graph; ``num_joints`` is then the data's flat joint count, ``I * J``. None: ``num_joints``
-    joints of one individual (COCO-17 edges when 17).
+    joints of one individual (COCO-17 edges when 17). ``multilabel`` names the tasks with a sigmoid per
+    behaviour.
     """
     cls = ActionOnlyModel if cfg.model_type == "action_only" else MultiTaskModel
     edges, individuals = None, 1
@@ -266,7 +269,7 @@ def build_model(cfg: RunConfig, feature_dim: int, vocab: Mapping[str, Sequence[s
     return cls(feature_dim, vocab, num_joints=num_joints, use_pose=cfg.use_pose, edges=edges, individuals=individuals,
                pose_dim=cfg.pose_dim, channels=cfg.tcn_channels, layers=cfg.tcn_layers,
                stages=cfg.tcn_stages, dropout=cfg.dropout, feature_proj=cfg.feature_proj,
-               temporal_model=cfg.temporal_model, temporal_hyper=_temporal_hyper(cfg))
+               temporal_model=cfg.temporal_model, temporal_hyper=_temporal_hyper(cfg), multilabel=multilabel)
 
 
 def _temporal_hyper(cfg: RunConfig) -> dict:
@@ -279,7 +282,8 @@ def _temporal_hyper(cfg: RunConfig) -> dict:
 def segmentation_loss(stages: Sequence[Mapping[str, torch.Tensor]], labels: Mapping[str, torch.Tensor],
                       mask: torch.Tensor, smooth_weight: float = 0.15, smooth_tau: float = 4.0,
                       class_weights: Mapping[str, torch.Tensor] | None = None,
-                      task_weights: Mapping[str, float] | None = None):
+                      task_weights: Mapping[str, float] | None = None, loss: str = "ce",
+                      focal_gamma: float = 2.0):
     """MS-TCN's loss, summed over stages, weighted over tasks.
 
     Per stage and task: cross-entropy over real, labelled frames (``IGNORE_INDEX`` and padding
@@ -289,8 +293,18 @@ def segmentation_loss(stages: Sequence[Mapping[str, torch.Tensor]], labels: Mapp
     pairs whose frames are both real. The smoothing needs no labels, so it still applies to a
     task with no labelled frame in the batch; that task's cross-entropy is 0 (never NaN).
 
+    ``loss="focal"`` multiplies each frame's cross-entropy by ``(1 - p_true) ** focal_gamma`` (Lin
+    et al., "Focal Loss for Dense Object Detection", ICCV 2017), so the many easy frames of common
+    classes weigh less than the hard ones of a rare class; class weights still apply.
+
+    A multi-label task (its labels ``(B, T, K)`` float 0/1, ``IGNORE_INDEX`` on unlabeled frames)
+    gets binary cross-entropy per behaviour, averaged over labelled frames and behaviours (focal:
+    each term times ``(1 - p_t) ** focal_gamma``); its class weights are each behaviour's
+    ``pos_weight`` (:func:`kit.temporal.losses.pos_weights_from_counts`); its smoothing compares log-sigmoids.
+
     Shapes:
-        stages: list of {task: (B, T, K)}; labels: {task: (B, T) long}; mask: (B, T) bool.
+        stages: list of {task: (B, T, K)}; labels: {task: (B, T) long, or (B, T, K) float for a
+        multi-label task}; mask: (B, T) bool.
         returns: (scalar loss, {"loss", "ce/<task>", "smooth/<task>": float}) where the parts
         are summed over stages, smooth already times ``smooth_weight``, neither task-weighted.
     """
@@ -302,18 +316,28 @@ def segmentation_loss(stages: Sequence[Mapping[str, torch.Tensor]], labels: Mapp
         for task, logits in stage.items():
             logits = logits.float()
             K = logits.shape[-1]
-            target = labels[task].masked_fill(~mask | (labels[task] < 0), IGNORE_INDEX)  # padding, UNSEEN
             w = None if not class_weights or task not in class_weights else \
                 class_weights[task].to(logits.device, torch.float32)
-            ce = F.cross_entropy(logits.reshape(-1, K), target.reshape(-1), weight=w,
-                                 ignore_index=IGNORE_INDEX, reduction="sum")
+            weight = 1.0 if task_weights is None else float(task_weights.get(task, 1.0))
+            if labels[task].dim() == 3:  # multi-label: (B, T, K) 0/1 targets
+                ce, smooth = _multilabel_loss(logits, labels[task], mask, pairs, w, loss, focal_gamma,
+                                              smooth_weight, smooth_tau)
+                total = total + weight * (ce + smooth)
+                for key, value in ((f"ce/{task}", ce), (f"smooth/{task}", smooth)):
+                    parts[key] = parts.get(key, 0.0) + value.detach()
+                continue
+            target = labels[task].masked_fill(~mask | (labels[task] < 0), IGNORE_INDEX)  # padding, UNSEEN
+            if loss == "focal":
+                ce = _focal_ce(logits.reshape(-1, K), target.reshape(-1), w, focal_gamma)
+            else:
+                ce = F.cross_entropy(logits.reshape(-1, K), target.reshape(-1), weight=w,
+                                     ignore_index=IGNORE_INDEX, reduction="sum")
             real = target.reshape(-1) != IGNORE_INDEX
             denom = real.sum() if w is None else w[target.reshape(-1)[real]].sum()
             ce = ce / denom.clamp_min(1e-12)  # no labelled frame: 0 / eps = 0, no NaN
             logp = logits.log_softmax(-1)  # (B, T, K)
             sq = (logp[:, 1:] - logp[:, :-1].detach()).pow(2).clamp(max=smooth_tau ** 2)
             smooth = smooth_weight * (sq.mean(-1) * pairs).sum() / pairs.sum().clamp_min(1)
-            weight = 1.0 if task_weights is None else float(task_weights.get(task, 1.0))
             total = total + weight * (ce + smooth)
             for key, value in ((f"ce/{task}", ce), (f"smooth/{task}", smooth)):
                 parts[key] = parts.get(key, 0.0) + value.detach()

@@ -23,18 +23,25 @@ import torch
 
 from kit.data.contract import VideoRecord
 from kit.data.feature_files import load_feature_columns, load_features
-from kit.data.labels import IGNORE_INDEX, encode_labels
+from kit.data.labels import IGNORE_INDEX, encode_labels, encode_multilabel
 
 
 @dataclass
 class VideoPrediction:
-    """Per-frame class probabilities of one video, at full frame rate."""
+    """Per-frame class probabilities of one video, at full frame rate.
+
+    A multi-label task (in ``multilabel``) has a sigmoid probability per behaviour and 0/1 labels
+    ``(L, K)`` (``IGNORE_INDEX`` on unlabeled frames); decide with :func:`kit.temporal.behaviours.decide`.
+    """
 
     stem: str
     probs: dict[str, np.ndarray]  # {task: (L, K)}
-    labels: dict[str, np.ndarray]  # {task: (L,)} ground-truth class index, IGNORE_INDEX unlabeled
+    labels: dict[str, np.ndarray]  # {task: (L,)} ground-truth class index, IGNORE_INDEX unlabeled; (L, K) multi-label
+    multilabel: tuple = ()  # tasks with a sigmoid per behaviour
 
     def pred(self, task: str) -> np.ndarray:
+        if task in self.multilabel:
+            raise ValueError(f"task {task!r} is multi-label: decide per behaviour with kit.temporal.behaviours.decide")
         return self.probs[task].argmax(1)
 
 
@@ -55,12 +62,12 @@ class SequenceDataset(torch.utils.data.Dataset):
 
     def __init__(self, records: list[VideoRecord], vocab: dict[str, list[str]],
                  features_of: Callable[[VideoRecord], Path], sample_rate: int = 1, max_len: int = 0,
-                 seed: int = 0, num_joints: int = 17):
+                 seed: int = 0, num_joints: int = 17, multilabel: tuple = ()):
         if sample_rate < 1 or max_len < 0:
             raise ValueError(f"sample_rate must be >= 1 and max_len >= 0, got {sample_rate}, {max_len}")
         self.records, self.vocab, self.features_of = records, vocab, features_of
         self.sample_rate, self.max_len, self.seed, self.num_joints = sample_rate, max_len, seed, num_joints
-        self._labels = [{t: encode_labels(r.labels.get(t), vocab[t], r.num_frames) for t in vocab} for r in records]
+        self._labels = [_encode(r, vocab, multilabel) for r in records]
         self.epoch = 0
         self.order = list(range(len(records)))
 
@@ -95,17 +102,24 @@ class SequenceDataset(torch.utils.data.Dataset):
         return max(0, start), min(n, start + self.max_len)
 
 
+def _encode(rec: VideoRecord, vocab: dict, multilabel) -> dict[str, np.ndarray]:
+    """{task: (L,) class indices, or (L, K) 0/1 behaviours for a multi-label task}."""
+    return {t: (encode_multilabel if t in multilabel else encode_labels)(rec.labels.get(t), vocab[t], rec.num_frames)
+            for t in vocab}
+
+
 def collate_sequences(items: list[dict]) -> dict:
     """Pads whole videos to the longest: feats (B, L, D), labels {task: (B, L)} (IGNORE_INDEX past
-    each video's end), pose (B, L, J, 3) or None when no video of the batch has keypoints (zeros
-    for those without when some have), mask (B, L) False on padding, has_pose (B,)."""
+    each video's end; (B, L, K) float for a multi-label task), pose (B, L, J, 3) or None when no video of the
+    batch has keypoints (zeros for those without when some have), mask (B, L) False on padding, has_pose (B,)."""
     B, L = len(items), max(it["length"] for it in items)
     D = items[0]["feats"].shape[1]
     posed = [it["pose"] for it in items if it["pose"] is not None]
     feats = torch.zeros(B, L, D)
     pose = torch.zeros(B, L, *posed[0].shape[1:]) if posed else None  # (B, L, J, 3)
     mask = torch.zeros(B, L, dtype=torch.bool)
-    labels = {t: torch.full((B, L), IGNORE_INDEX, dtype=torch.long) for t in items[0]["labels"]}
+    labels = {t: torch.full((B, L, *lab.shape[1:]), IGNORE_INDEX, dtype=lab.dtype)  # (B, L[, K])
+              for t, lab in items[0]["labels"].items()}
     for b, it in enumerate(items):
         n = it["length"]
         feats[b, :n], mask[b, :n] = it["feats"], True
@@ -150,7 +164,9 @@ def predict_sequences(model: torch.nn.Module, records: list[VideoRecord], vocab:
     (``kit.temporal.model.MultiTaskModel``); the last stage is the prediction.
     """
     model.eval()
-    ds = SequenceDataset(records, vocab, features_of, sample_rate=sample_rate, num_joints=num_joints)
+    multilabel = tuple(getattr(model, "multilabel", ()))
+    ds = SequenceDataset(records, vocab, features_of, sample_rate=sample_rate, num_joints=num_joints,
+                         multilabel=multilabel)
     tasks = list(model.tasks)
     out = []
     it = range(len(ds))
@@ -164,18 +180,24 @@ def predict_sequences(model: torch.nn.Module, records: list[VideoRecord], vocab:
             batch = collate_sequences([ds[i]])
             pose = batch["pose"].to(device) if batch["pose"] is not None else None
             stages = model(batch["feats"].to(device), pose, batch["mask"].to(device), batch["has_pose"].to(device))
-            lprobs = {t: torch.softmax(stages[-1][t][0].float(), -1).cpu().numpy() for t in tasks}  # (L', K)
+            lprobs = {t: _probs(stages[-1][t][0], t in multilabel) for t in tasks}  # (L', K)
         else:
-            lprobs = _predict_chunks(model, rec, features_of(rec), tasks, device, sample_rate, halo)
+            lprobs = _predict_chunks(model, rec, features_of(rec), tasks, device, sample_rate, halo, multilabel)
         probs = {t: np.repeat(p, sample_rate, axis=0)[:rec.num_frames]  # (L, K): MS-TCN's test-time upsampling
                  for t, p in lprobs.items()}
-        labels = {t: encode_labels(rec.labels.get(t), vocab[t], rec.num_frames) for t in tasks}
-        out.append(VideoPrediction(rec.stem, probs, labels))
+        labels = {t: lab for t, lab in _encode(rec, vocab, multilabel).items() if t in tasks}
+        out.append(VideoPrediction(rec.stem, probs, labels, multilabel))
     return out
 
 
+def _probs(logits: torch.Tensor, multilabel: bool) -> np.ndarray:
+    """``(L', K)`` logits of one task as probabilities: a sigmoid per behaviour, else a softmax."""
+    logits = logits.float()
+    return (logits.sigmoid() if multilabel else logits.softmax(-1)).cpu().numpy()
+
+
 def _predict_chunks(model: torch.nn.Module, rec: VideoRecord, path: Path, tasks: list[str], device,
-                    sample_rate: int, halo: int) -> dict[str, np.ndarray]:
+                    sample_rate: int, halo: int, multilabel=()) -> dict[str, np.ndarray]:
     """A long video in chunks of ``max(CHUNK, halo)`` frames, each with ``halo`` frames of context on either side:
     every kept frame sees all it would see in one pass, so the result is the whole pass's (up to float
     rounding), and memory is that of one chunk, whatever the video's length. ``{task: (L', K)}``"""
@@ -194,7 +216,7 @@ def _predict_chunks(model: torch.nn.Module, rec: VideoRecord, path: Path, tasks:
         mask = torch.ones(1, hi - lo, dtype=torch.bool, device=device)
         stages = model(feats, pose, mask, has_pose)
         for t in tasks:
-            p = torch.softmax(stages[-1][t][0, a - lo:b - lo].float(), -1).cpu().numpy()  # (b - a, K)
+            p = _probs(stages[-1][t][0, a - lo:b - lo], t in multilabel)  # (b - a, K)
             out.setdefault(t, np.empty((n, p.shape[1]), np.float32))[a:b] = p
     return out
 
@@ -206,10 +228,11 @@ class SequencePath:
 
     def __init__(self, head: torch.nn.Module, train_records: list[VideoRecord], vocab: dict,
                  features_of: Callable[[VideoRecord], Path], sample_rate: int = 1, max_len: int = 0, seed: int = 0,
-                 num_joints: int = 17):
+                 num_joints: int = 17, multilabel: tuple = ()):
         self.model, self.features_of = head, features_of
         self.sample_rate, self.num_joints = sample_rate, num_joints
-        self.dataset = SequenceDataset(train_records, vocab, features_of, sample_rate, max_len, seed, num_joints)
+        self.dataset = SequenceDataset(train_records, vocab, features_of, sample_rate, max_len, seed, num_joints,
+                                       multilabel)
         self.collate = collate_sequences
 
     def set_epoch(self, epoch: int) -> None:

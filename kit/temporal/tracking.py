@@ -97,7 +97,7 @@ def log_epoch(acc, row: dict, step: int, preds: Sequence = (), vocab: dict | Non
     if preds and vocab:
         figures = {}
         for task, names in vocab.items():
-            if task in preds[0].probs:
+            if task in preds[0].probs and task not in preds[0].multilabel:  # behaviours: in eval_<split>.json
                 figures[f"confusion/{task}"] = confusion_figure(preds, task, names, f"{task}, epoch {row['epoch']}")
                 figures[f"timeline/{task}"] = timeline_figure(preds, task, names, f"{task}, epoch {row['epoch']}")
         log_figures(acc, figures, step)

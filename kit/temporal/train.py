@@ -26,11 +26,13 @@ import torch
 from kit.config import RunConfig, check_task_weights, resolve_path
 from kit.data import DECODE_STATS, build_vocab, tasks_of
 from kit.data.video import codec_frames, converted_frames
-from kit.data.labels import unseen_labels
+from kit.data.labels import encode_multilabel, multilabel_tasks, unseen_labels
 from kit.features.extract import backbone_for, ensure_features, mixed_precision
 from kit.files import append_history, load_checkpoint, read_history, save_checkpoint, write_json
 from kit.temporal import tracking
+from kit.temporal.behaviours import METRICS as BEHAVIOUR_METRICS, behaviour_metrics, choose_thresholds
 from kit.temporal.metrics import segment_metrics
+from kit.temporal.losses import pos_weights_from_counts
 from kit.temporal.model import build_model, class_weights_from_counts
 from kit.temporal.optim import build_optimizer, lr_at, param_groups
 from kit.temporal.recipes import apply_recipe
@@ -108,7 +110,8 @@ def _fit(acc, cfg: RunConfig, out: Path, monitor=None) -> FitResult:
         data = run_data(cfg)
     records, splits = data.records, data.splits
     tasks = ["action"] if cfg.model_type == "action_only" else _trainable_tasks(splits["train"])
-    vocab = data.vocab or build_vocab(splits["train"], tasks)  # a benchmark's mapping.txt: its classes, its order
+    multilabel = [t for t in multilabel_tasks(records) if t in tasks]  # cells like groom|rear: a sigmoid each
+    vocab = data.vocab or build_vocab(splits["train"], tasks, multilabel)  # a benchmark's mapping.txt: its order
     check_task_weights(cfg.task_weights, list(vocab))  # weights name real tasks
     num_joints = next((r.keypoints.shape[1] for r in records if r.keypoints is not None), 17)
     skeleton = next((r.skeleton.to_dict() for r in records if r.keypoints is not None and r.skeleton), None)
@@ -118,7 +121,10 @@ def _fit(acc, cfg: RunConfig, out: Path, monitor=None) -> FitResult:
                 state.get("skeleton", skeleton) != skeleton:
             raise RunError(f"cannot resume {out}: the data's label vocabulary or joint count changed since the "
                              f"run started (was {state['vocab']}, now {vocab}); start a new run_name")
-    for task, counts in unseen_labels(splits["val"] + splits["test"], vocab).items():
+    if multilabel and cfg.resolved_pipeline != "whole_video":
+        raise RunError(f"multi-label task(s) {multilabel} train on whole videos only: keep freeze_backbone=True "
+                       "with pipeline='auto' or 'whole_video' (docs/labels.md)")
+    for task, counts in unseen_labels(splits["val"] + splits["test"], vocab, multilabel).items():
         log.warning(f"[warn] {task}: classes in val/test that no training video has: "
                     f"{', '.join(f'{k} ({v} frames)' for k, v in counts.items())}; the model cannot predict them and "
                     "the metrics count those frames as errors")
@@ -133,14 +139,14 @@ def _fit(acc, cfg: RunConfig, out: Path, monitor=None) -> FitResult:
                  data_paths(cfg)["data_root"] or data_paths(cfg)["annotations"])
         log.info(f"[info] Data: {where}")
         log.info(f"[info] Videos: {', '.join(f'{k} {len(v)}' for k, v in splits.items())}; tasks: {vocab}; "
-                 f"pipeline: {cfg.resolved_pipeline}")
+                 f"pipeline: {cfg.resolved_pipeline}" + (f"; multi-label: {multilabel}" if multilabel else ""))
 
     # --- features (or backbone) and model ----------------------------------------------------------
     if cfg.resolved_pipeline == "whole_video":
         features = _features(cfg, records, acc, getattr(monitor, "extract_bar", None) if main else None)
-        head = build_model(cfg, features["dim"], vocab, num_joints=num_joints, skeleton=skeleton)
+        head = build_model(cfg, features["dim"], vocab, num_joints=num_joints, skeleton=skeleton, multilabel=multilabel)
         path = SequencePath(head, splits["train"], vocab, features["of"], cfg.sample_rate, cfg.max_len, cfg.seed,
-                            num_joints)
+                            num_joints, tuple(multilabel))
         fingerprint = features["fingerprint"]
     else:
         backbone = backbone_for(cfg)
@@ -155,7 +161,7 @@ def _fit(acc, cfg: RunConfig, out: Path, monitor=None) -> FitResult:
     if not cfg.freeze_backbone:  # pretrained weights move slowly: their own, lower peak
         groups += param_groups(path.backbone, cfg, peak_lr=cfg.backbone_lr)
     optimizer = build_optimizer(cfg, groups)
-    class_weights = _class_weights(splits["train"], vocab) if cfg.class_weights else None
+    class_weights = _class_weights(splits["train"], vocab, multilabel) if cfg.class_weights else None
     loader = torch.utils.data.DataLoader(path.dataset, batch_size=cfg.batch_size, shuffle=False,
                                          collate_fn=path.collate, num_workers=cfg.num_workers)
     model, optimizer, loader = acc.prepare(path.model, optimizer, loader)
@@ -191,14 +197,14 @@ def _fit(acc, cfg: RunConfig, out: Path, monitor=None) -> FitResult:
         decoded = {"frames_decoded": converted_frames() - converted_frames(decode0),  # resized for the backbone
                    "frames_grabbed": codec_frames() - codec_frames(decode0)}  # decoded by the codec
         t1 = time.perf_counter()
-        val, preds = _validate(acc, model, path, splits["val"], vocab, gather_object)
+        val, preds, thresholds = _validate(acc, model, path, splits["val"], vocab, gather_object)
         done = epoch + 1  # epochs are numbered from 1 everywhere a person reads them
         hits, misses = path.counters()
         row = {"epoch": done, **train, **val, "train_s": t1 - t0, "val_s": time.perf_counter() - t1,
                # decoding (training and validation) and window-cache counters of this process; DataLoader
                # workers (num_workers > 0) keep their own decode counts
                **decoded, "cache_hits": hits - hits0, "cache_misses": misses - misses0}
-        score = val.get("val_action_acc", math.nan)
+        score = val.get("val_action_f1" if "action" in multilabel else "val_action_acc", math.nan)
         if not math.isfinite(score):  # no validation video, or none with a known action label
             score = -train["train_loss"]
         improved = score > best
@@ -220,10 +226,13 @@ def _fit(acc, cfg: RunConfig, out: Path, monitor=None) -> FitResult:
                      "rng": rngs, "epoch": done, "best": best, "best_epoch": best_epoch, "best_metrics": metrics,
                      "config": cfg.to_dict(), "vocab": vocab, "num_joints": num_joints, "skeleton": skeleton,
                      "backbone_fingerprint": fingerprint, "pipeline": cfg.resolved_pipeline,
+                     "multilabel": multilabel, "thresholds": thresholds,
                      "feature_dim": features.get("dim", 0), "features": features.get("store", "")}
             if improved:  # best first: last.pt must never name a best epoch that best.pt lacks
                 save_checkpoint(out / "best.pt", state)
                 write_json(out / "metrics.json", metrics)
+                if multilabel:  # per behaviour, chosen on the validation split with the best epoch
+                    write_json(out / "thresholds.json", thresholds)
             save_checkpoint(out / "last.pt", state)
         acc.wait_for_everyone()
 
@@ -263,9 +272,10 @@ def _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, ep
             try:
                 with acc.autocast():
                     # the temporal model's own objective (kit.temporal.models), through the wrapped forward
+                    focal = dict(loss=cfg.loss, focal_gamma=cfg.focal_gamma) if cfg.loss != "ce" else {}
                     loss, _ = path.forward(model, batch, acc, loss_kw=dict(
                         labels=batch["labels"], smooth_weight=cfg.smooth_weight, smooth_tau=cfg.smooth_tau,
-                        class_weights=class_weights, task_weights=cfg.task_weights or None))
+                        class_weights=class_weights, task_weights=cfg.task_weights or None, **focal))
             except torch.cuda.OutOfMemoryError as e:
                 raise ResourceError(OOM_HELP) from e
             if not torch.isfinite(loss):
@@ -297,25 +307,40 @@ def _train_one_epoch(acc, model, path, optimizer, loader, cfg, class_weights, ep
             "lr": lr_at(max(step - 1, 0), total_steps, cfg.warmup_steps, cfg.lr, cfg.lr_schedule), "step": step}
 
 
-def _validate(acc, model, path, records, vocab, gather_object) -> tuple[dict, list]:
-    if not records:
-        return {}, []
+def _validate(acc, model, path, records, vocab, gather_object) -> tuple[dict, list, dict]:
+    """Validation metrics ``val_<task>_<metric>``, the predictions, and per multi-label task the
+    thresholds chosen on these videos (``{task: {behaviour: threshold}}``, 0.5 without videos)."""
     inner = acc.unwrap_model(model)
+    multilabel = list(getattr(inner, "multilabel", ()))
+    thresholds = {t: {b: 0.5 for b in vocab[t]} for t in multilabel}
+    if not records:
+        return {}, [], thresholds
     mine = records[acc.process_index::acc.num_processes]
     preds = path.predict(inner, mine, vocab, acc.device) if mine else []
     preds = gather_object(preds) if acc.num_processes > 1 else preds
     row = {}
     for task in inner.tasks:
+        if task in multilabel:  # mean over behaviours, at thresholds chosen on these videos
+            probs, targets = [v.probs[task] for v in preds], [v.labels[task] for v in preds]
+            thresholds[task] = choose_thresholds(probs, targets, vocab[task])
+            mean = behaviour_metrics(probs, targets, vocab[task], thresholds[task])["mean"]
+            row.update({f"val_{task}_{k}": float(mean[k]) for k in BEHAVIOUR_METRICS})
+            continue
         p = [v.pred(task) for v in preds]
         g = [v.labels[task] for v in preds]
         for k, v in segment_metrics(p, g).items():
             row[f"val_{task}_{k}"] = float(v)
-    return row, preds  # [tracking] preds: the figures of the epoch
+    return row, preds, thresholds  # [tracking] preds: the figures of the epoch
 
 
-def _class_weights(records, vocab) -> dict[str, torch.Tensor]:
+def _class_weights(records, vocab, multilabel=()) -> dict[str, torch.Tensor]:
     out = {}
     for task, names in vocab.items():
+        if task in multilabel:  # BCE's pos_weight per behaviour: negatives / positives
+            y = np.concatenate([encode_multilabel(r.labels.get(task), names, r.num_frames) for r in records])
+            y = y[(y != -100).all(1)]
+            out[task] = pos_weights_from_counts(y.sum(0), np.full(len(names), len(y)))
+            continue
         idx = {n: i for i, n in enumerate(names)}
         counts = np.zeros(len(names))
         for r in records:

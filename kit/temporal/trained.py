@@ -38,7 +38,8 @@ class TrainedRun:
     Attributes:
         run, cfg, vocab ({task: class names}), splits ({split: stems}), state (the checkpoint),
         checkpoint ("best" | "last"), epoch, pipeline, fingerprint (of the backbone it was trained
-        on), num_joints, skeleton, device.
+        on), num_joints, skeleton, device, multilabel (tasks with a sigmoid per behaviour), thresholds
+        (``{task: {behaviour: threshold}}`` from the run's ``thresholds.json``).
     """
 
     def __init__(self, run: str | Path, checkpoint: str = "best", device: str | torch.device | None = None):
@@ -55,6 +56,9 @@ class TrainedRun:
         self.fingerprint = self.state.get("backbone_fingerprint", "")
         self.num_joints = int(self.state.get("num_joints", 17))
         self.skeleton = self.state.get("skeleton")  # joints, edges, individuals (None: runs before pose files)
+        self.multilabel = list(self.state.get("multilabel", []))
+        path = self.run / "thresholds.json"  # chosen on the validation split; a user may edit them
+        self.thresholds = read_json(path) if path.is_file() else dict(self.state.get("thresholds", {}))
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self._backbone: Backbone | None = None
         self._model: torch.nn.Module | None = None
@@ -78,7 +82,7 @@ class TrainedRun:
         if self._model is None:
             if self.pipeline == "whole_video":
                 model = build_model(self.cfg, int(self.state["feature_dim"]), self.vocab, num_joints=self.num_joints,
-                                    skeleton=self.skeleton)
+                                    skeleton=self.skeleton, multilabel=self.multilabel)
             else:
                 from kit.temporal.windowed import FrameLabeler
 
