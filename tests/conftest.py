@@ -46,3 +46,14 @@ def offline(tmp_path, monkeypatch):
     monkeypatch.setattr(kb, "hf_cache", lambda: str(cache))
     monkeypatch.setattr(kb, "_hub_online", lambda: False)
     return cache
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module of tiny tensors: a thread pool only adds overhead, a lot on a busy machine."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -14,13 +14,7 @@ DV = 12
 SMALL = dict(pose_dim=8, tcn_channels=16, tcn_layers=3, tcn_stages=2, dropout=0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tensors here are tiny: a thread pool only adds overhead, and a lot of it on a busy machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors (tests/conftest.py)
 
 
 def skeleton(B=2, T=10, J=17, seed=0):

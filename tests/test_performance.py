@@ -24,13 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VOCAB = {"action": ["a", "b", "c"]}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny tensors: a thread pool only adds overhead, and a lot of it on a busy machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors (tests/conftest.py)
 
 
 @pytest.fixture

@@ -22,13 +22,7 @@ from kit.temporal.models import TEMPORAL_MODELS, build_temporal, from_upstream, 
 D, K, C = 6, 4, 8  # input width, classes, channels: tiny
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny ops on a shared 2-core machine: one torch thread is several times faster than two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny ops (tests/conftest.py)
 
 
 def _rand(shape, g):

@@ -32,7 +32,7 @@ import numpy as np
 
 from kit.data.pose_formats.skeleton import builtin_skeleton, read_skeleton_json
 from kit.data.stream import iter_frames
-from kit.data.video import VIDEO_EXTS, DataError, probe_video, problem
+from kit.data.video import VIDEO_EXTS, DataError, probe_video, problem, tool_folders
 from kit.errors import KitError
 
 log = logging.getLogger("kit")
@@ -142,12 +142,7 @@ def estimate_poses(data_root: str | Path = "", videos: str | Path = "", poses: s
     Shapes:
         each file written: ``(L, J, 3)`` float32, x and y in pixels of the video, visibility.
     """
-    root = Path(data_root) if str(data_root) else None
-    if root is None and not (str(videos) and str(poses)):
-        raise DataError.of([problem("--data_root", "not given", "pass data_root (a folder with Videos/), or both "
-                                    "videos and poses folders")])
-    video_dir = Path(videos) if str(videos) else root / "Videos"
-    pose_dir = Path(poses) if str(poses) else root / "Poses"
+    video_dir, pose_dir = tool_folders(data_root, videos, poses, "Poses", "--poses")
     todo, done = [], []
     for v in _videos(video_dir):
         have = _existing(pose_dir, v.stem)

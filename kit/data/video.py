@@ -92,6 +92,20 @@ def problem(file, problem: str, fix: str, row: int | None = None, column: str | 
     return dict(file=str(file), row=None if row is None else int(row), column=column, problem=problem, fix=fix)
 
 
+def tool_folders(data_root, videos, out, out_name: str, out_flag: str) -> tuple[Path, Path]:
+    """``(videos folder, output folder)`` of a command that writes beside a dataset's videos (``poses``,
+    ``import-labels``): ``<data_root>/Videos`` and ``<data_root>/<out_name>`` unless given explicitly.
+
+    Raises:
+        DataError: neither ``data_root`` nor both explicit folders are given.
+    """
+    root = Path(data_root) if str(data_root) else None
+    if root is None and not (str(videos) and str(out)):
+        raise DataError.of([problem("--data_root", "not given", f"pass --data_root (a folder with Videos/), or both "
+                                    f"--videos and {out_flag}")])
+    return (Path(videos) if str(videos) else root / "Videos"), (Path(out) if str(out) else root / out_name)
+
+
 def warning(file, problem_: str, fix: str, row: int | None = None, column: str | None = None) -> dict:
     """A report row of level ``warning``: nothing is wrong enough to stop, but labels are lost."""
     return {**problem(file, problem_, fix, row, column), "level": "warning"}

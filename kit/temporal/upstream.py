@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from kit.config import RunConfig, resolve_path
+from kit.config import RunConfig, cli_path, resolve_path
 from kit.data.dataset import run_data
 from kit.data.mstcn import read_mapping
 from kit.errors import ConfigError, RunError
@@ -119,11 +119,11 @@ def main_import(argv: list[str]) -> int:
                                 "upstream MS-TCN / MS-TCN++ / ASFormer / DiffAct checkpoint, for evaluate, predict and export.")
     p.add_argument("--temporal_model", required=True, choices=TEMPORAL_MODELS,
                    help="the repository that trained the checkpoint")
-    p.add_argument("--checkpoint", required=True, help="upstream's epoch-N.model (its model's state_dict)")
-    p.add_argument("--mapping", required=True, help="the mapping.txt it was trained with (the class order)")
+    p.add_argument("--checkpoint", type=cli_path, required=True, help="upstream's epoch-N.model (its model's state_dict)")
+    p.add_argument("--mapping", type=cli_path, required=True, help="the mapping.txt it was trained with (the class order)")
     p.add_argument("--features_dim", required=True, type=positive_int, help="D of its input features (I3D: 2048)")
-    p.add_argument("--out", required=True, help="the run folder to create, e.g. outputs/asformer-50salads-split1")
-    p.add_argument("--data_root", default="", help="an MS-TCN-layout dataset to evaluate on (default: none)")
+    p.add_argument("--out", type=cli_path, required=True, help="the run folder to create, e.g. outputs/asformer-50salads-split1")
+    p.add_argument("--data_root", type=cli_path, default="", help="an MS-TCN-layout dataset to evaluate on (default: none)")
     p.add_argument("--split_index", type=positive_int, default=1, help="its fold (default 1)")
     p.add_argument("--sample_rate", type=positive_int, default=1, help="upstream's sample_rate (50Salads: 2)")
     p.add_argument("--temporal_hyper", type=json_object, default={}, metavar="JSON",

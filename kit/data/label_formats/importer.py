@@ -17,7 +17,7 @@ from kit.data.label_formats.cvat import is_cvat, read_cvat
 from kit.data.label_formats.elan import is_elan, read_elan
 from kit.data.label_formats.segments import is_segments, read_segments
 from kit.data.label_formats.timeline import check_time_base, frame_times, labels_of
-from kit.data.video import VIDEO_EXTS, DataError, probe_video, problem, warning
+from kit.data.video import VIDEO_EXTS, DataError, probe_video, problem, tool_folders, warning
 
 log = logging.getLogger("kit")
 
@@ -97,12 +97,7 @@ def import_labels(files: list[str | Path], data_root: str | Path = "", videos: s
     Raises:
         DataError: every problem of every file, before anything is written.
     """
-    root = Path(data_root) if str(data_root) else None
-    if root is None and not (str(videos) and str(out)):
-        raise DataError.of([problem("--data_root", "not given", "pass --data_root (a folder with Videos/), or both "
-                                    "--videos and --out")])
-    video_dir = Path(videos) if str(videos) else root / "Videos"
-    out_dir = Path(out) if str(out) else root / "Annotations"
+    video_dir, out_dir = tool_folders(data_root, videos, out, "Annotations", "--out")
     if not video_dir.is_dir():
         raise DataError.of([problem(video_dir, "folder not found", "point --data_root or --videos at the videos")])
     vids = {p.stem: p for p in sorted(video_dir.iterdir()) if p.suffix.lower() in VIDEO_EXTS and p.name[0] != "."}
