@@ -63,9 +63,13 @@ def cli_reference() -> str:
 
 
 def _literal_brackets(text: str) -> str:
-    """``[Poses/]`` in a comment means "optional", not a cross-reference: escape brackets outside code."""
+    """Comments as written: ``[Poses/]`` means "optional", not a cross-reference, and ``<data_root>`` is a
+    placeholder, not an HTML tag: escape brackets and angle brackets outside code spans."""
+    def plain(t: str) -> str:
+        return re.sub(r"([\[\]])", r"\\\1", t).replace("<", "&lt;").replace(">", "&gt;")
+
     parts = text.split("`")
-    return "`".join(re.sub(r"([\[\]])", r"\\\1", p) if i % 2 == 0 else p for i, p in enumerate(parts))
+    return "`".join(plain(p) if i % 2 == 0 else p for i, p in enumerate(parts))
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
