@@ -42,8 +42,8 @@ import pandas as pd
 
 from kit.data.contract import VideoRecord
 from kit.data.feature_files import _finite, _npy_header
-from kit.data.mstcn_text import (_read_fold, _read_ground_truth, _read_mapping, _warn_unterminated,  # noqa: F401
-                                 read_mapping)  # read_mapping: public here, as before
+from kit.data.mstcn_text import _read_fold, _read_ground_truth, _read_mapping, _warn_unterminated
+from kit.data.mstcn_text import read_mapping  # noqa: F401  (public here, as before)
 from kit.data.video import DataError, problem
 
 log = logging.getLogger("kit")
