@@ -85,9 +85,9 @@ class RunConfig:
     tcn_stages: int = 2  # MS-TCN stages; later stages refine the earlier ones
     dropout: float = 0.3  # dropout in every TCN layer (as MS-TCN) and after the feature projection
     feature_proj: bool = True  # LayerNorm -> Linear -> Dropout on the features before the TCN (MS-TCN: none)
-    temporal_model: str = "mstcn"  # mstcn | mstcn++ | asformer | diffact: the temporal model, sized by tcn_channels/layers/stages (docs/temporal_models.md)
+    temporal_model: str = "mstcn"  # mstcn | mstcn++ | asformer | diffact: the temporal model, sized by tcn_channels/layers/stages (docs/guides/temporal-models.md)
     temporal_hyper: dict = field(default_factory=dict)  # the temporal model's own extra sizes, e.g. {"layers_pg": 11} (MS-TCN++), {"r1": 2, "channel_masking_rate": 0.3} (ASFormer)
-    diffact_sampling_steps: int = 25  # DiffAct: DDIM denoising steps at inference (upstream 25; docs/diffact.md)
+    diffact_sampling_steps: int = 25  # DiffAct: DDIM denoising steps at inference (upstream 25; docs/guides/diffact.md)
     # --- windows ----------------------------------------------------------------------------
     max_len: int = 0  # whole videos: train on random crops of at most this many frames; 0 = whole videos
     train_T: int = 180  # windows: frames per training window
@@ -109,7 +109,7 @@ class RunConfig:
     smooth_weight: float = 0.15  # MS-TCN smoothing loss weight (lambda)
     smooth_tau: float = 4.0  # MS-TCN smoothing truncation (tau)
     class_weights: bool = False  # weight the cross-entropy by inverse class frequency
-    loss: str = "ce"  # ce (cross-entropy; BCE per behaviour if multi-label) | focal (rare classes, docs/labels.md)
+    loss: str = "ce"  # ce (cross-entropy; BCE per behaviour if multi-label) | focal (rare classes, docs/guides/labels.md)
     focal_gamma: float = 2.0  # focal loss exponent: (1 - p_true) ** focal_gamma down-weights easy frames
     task_weights: dict = field(default_factory=dict)  # {task: weight} for the multi-task sum; missing = 1
     feature_cache: bool = True  # cache frozen-backbone features (memory and <output_dir>/.feature_cache)

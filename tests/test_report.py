@@ -72,3 +72,13 @@ def test_read_predictions(trained_run):
     assert isinstance(first, pd.DataFrame) and first["frame"].tolist() == list(range(len(first)))
     with pytest.raises(FileNotFoundError, match="predictions there"):
         report.read_predictions(trained_run, "nope")
+
+
+def test_behaviour_tables_of_a_run_without_multilabel_tasks_say_so(tmp_path):
+    from kit.results.report import NO_MULTILABEL, behaviour_table, run_thresholds
+
+    single = {"action": {"acc": 90.0, "per_class": {}}, "videos": 1}
+    for table in (behaviour_table(single), run_thresholds(tmp_path)):
+        assert list(table.columns) == ["note"] and table["note"].tolist() == [NO_MULTILABEL]
+    multi = {"behaviour": {"multilabel": True, "behaviours": {"groom": {"precision": 50.0, "support": 3}}}}
+    assert behaviour_table(multi).loc[("behaviour", "groom"), "support"] == 3

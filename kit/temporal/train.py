@@ -123,7 +123,7 @@ def _fit(acc, cfg: RunConfig, out: Path, monitor=None) -> FitResult:
                              f"run started (was {state['vocab']}, now {vocab}); start a new run_name")
     if multilabel and cfg.resolved_pipeline != "whole_video":
         raise RunError(f"multi-label task(s) {multilabel} train on whole videos only: keep freeze_backbone=True "
-                       "with pipeline='auto' or 'whole_video' (docs/labels.md)")
+                       "with pipeline='auto' or 'whole_video' (docs/guides/labels.md)")
     for task, counts in unseen_labels(splits["val"] + splits["test"], vocab, multilabel).items():
         log.warning(f"[warn] {task}: classes in val/test that no training video has: "
                     f"{', '.join(f'{k} ({v} frames)' for k, v in counts.items())}; the model cannot predict them and "

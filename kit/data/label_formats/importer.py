@@ -194,7 +194,7 @@ def main_import(argv: list[str] | None = None) -> int:
         + "\n".join(f"  {k:9s} {v}" for k, v in FORMATS.items())
         + "\nProblems (unknown behaviours, overlapping states, events past the video's end, a frame rate or duration "
         "that is not the video's, existing CSVs) are listed with counts and nothing is written.",
-        epilog="Guide: docs/label-import.md")
+        epilog="Guide: docs/guides/label-import.md")
     p.add_argument("files", nargs="+", help="the exported annotation files")
     p.add_argument("--data_root", default="", help="folder with Videos/; CSVs are written to its Annotations/")
     p.add_argument("--videos", default="", help="the videos folder (overrides data_root/Videos)")

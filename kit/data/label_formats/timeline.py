@@ -72,7 +72,7 @@ def frame_times(path: str | Path) -> np.ndarray:
         with av.open(str(path)) as c:
             pts = sorted(f.pts for f in c.decode(video=0) if f.pts is not None)
     if len(pts) != meta.num_frames:
-        # no usable timestamps: evenly spaced at the header's rate (said in docs/label-import.md)
+        # no usable timestamps: evenly spaced at the header's rate (said in docs/guides/label-import.md)
         return np.arange(meta.num_frames) / meta.fps
     t = (np.asarray(pts, np.float64) - pts[0]) * tb
     return t

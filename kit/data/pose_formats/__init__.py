@@ -107,5 +107,5 @@ def read_pose_source(paths: list[Path], video_stem: str, n: int, options: PoseOp
 
         data = read_pose_json(p)
     else:
-        raise PoseFileError("not a pose file format the kit reads", "see docs/poses.md for the formats")
+        raise PoseFileError("not a pose file format the kit reads", "see docs/guides/poses.md for the formats")
     return assemble(data, n, options, pose_dir)
